@@ -1,0 +1,40 @@
+//! Shared by the benches: reading back criterion's estimates to print ratios.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+
+/// Reads the mean time per iteration, in nanoseconds, that criterion just measured for
+/// `group/bench`.
+pub fn mean_ns(group: &str, bench: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    let path = target
+        .join("criterion")
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    let json = std::fs::read_to_string(path).ok()?;
+    // `{"mean":{"confidence_interval":{...},"point_estimate":123.4,...`
+    let mean = &json[json.find("\"mean\"")?..];
+    let value = &mean[mean.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = value.find([',', '}'])?;
+    value[..end].trim().parse().ok()
+}
+
+/// Prints each bench's time as a ratio to `baseline`'s, all from this run.
+pub fn print_time_ratios(group: &str, baseline: &str, benches: &[&str]) {
+    let Some(base) = mean_ns(group, baseline) else {
+        eprintln!("ratios: no estimate for {group}/{baseline}");
+        return;
+    };
+    println!("\n{group}: time per call relative to {baseline} ({base:.2} ns), same run");
+    for bench in benches {
+        match mean_ns(group, bench) {
+            Some(t) => println!("  {bench:<28} {t:>10.2} ns  {:>6.2}x", t / base),
+            None => println!("  {bench:<28} (no estimate)"),
+        }
+    }
+}

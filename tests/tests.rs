@@ -1,0 +1,8 @@
+//! Integration tests: one binary, one module per topic. Everything runs on loopback.
+
+#![allow(unreachable_pub)]
+
+mod support;
+
+mod resolve;
+mod send_sync;
