@@ -43,10 +43,12 @@
 //! TLS, `tracing` and a command-line tool are planned as additive features.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod dial;
 mod resolve;
 mod scope;
 mod trace;
 
+pub use crate::dial::{Attempts, Dial, DialError, Dialer, DialerBuilder, Family};
 pub use crate::resolve::{
     CoalescingResolver, HickoryResolver, HickoryResolverBuilder, Lookup, Resolve, ResolveError,
     ResolveErrorKind, Resolving, StaticResolver,

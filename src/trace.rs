@@ -226,7 +226,6 @@ impl NetTrace {
         }
     }
 
-    #[allow(dead_code)] // the dialer fires it; it lands next
     pub(crate) fn connect_done(
         &self,
         addr: SocketAddr,

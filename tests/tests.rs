@@ -4,5 +4,6 @@
 
 mod support;
 
+mod dial;
 mod resolve;
 mod send_sync;

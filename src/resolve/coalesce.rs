@@ -154,7 +154,6 @@ impl CoalescingResolver {
 
     /// Like [`lookup`](CoalescingResolver::lookup), reporting to `trace` instead of the
     /// trace in scope.
-    #[allow(dead_code)] // the dialer calls it; it lands next
     pub(crate) fn lookup_traced(&self, host: &str, trace: Option<NetTrace>) -> Lookup {
         Lookup::new(self.group.clone(), host, trace, false)
     }

@@ -5,7 +5,7 @@ mod coalesce;
 mod error;
 mod fixed;
 mod hickory;
-mod name;
+pub(crate) mod name;
 
 use std::future::Future;
 use std::net::IpAddr;

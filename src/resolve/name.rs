@@ -15,40 +15,39 @@ const MAX_LABEL: usize = 63;
 /// (service labels), and names in other scripts must be given in their ASCII (punycode)
 /// form.
 pub(crate) fn validate(name: &str) -> Result<(), ResolveError> {
+    check(name).map_err(|why| ResolveError::invalid(name, why))
+}
+
+/// Like [`validate`], returning only the reason.
+pub(crate) fn check(name: &str) -> Result<(), &'static str> {
     let bare = name.strip_suffix('.').unwrap_or(name);
     if bare.is_empty() {
-        return Err(ResolveError::invalid(name, "empty name"));
+        return Err("empty name");
     }
     if bare.len() > MAX_NAME {
-        return Err(ResolveError::invalid(name, "longer than 253 bytes"));
+        return Err("longer than 253 bytes");
     }
     for label in bare.split('.') {
         if label.is_empty() {
-            return Err(ResolveError::invalid(name, "empty label"));
+            return Err("empty label");
         }
         if label.len() > MAX_LABEL {
-            return Err(ResolveError::invalid(name, "label longer than 63 bytes"));
+            return Err("label longer than 63 bytes");
         }
         if let Some(bad) = label
             .bytes()
             .find(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'))
         {
-            return Err(ResolveError::invalid(
-                name,
-                if bad.is_ascii_whitespace() {
-                    "contains white space"
-                } else if bad.is_ascii() {
-                    "contains a character not allowed in a host name"
-                } else {
-                    "contains non-ASCII characters (give the punycode form)"
-                },
-            ));
+            return Err(if bad.is_ascii_whitespace() {
+                "contains white space"
+            } else if bad.is_ascii() {
+                "contains a character not allowed in a host name"
+            } else {
+                "contains non-ASCII characters (give the punycode form)"
+            });
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(ResolveError::invalid(
-                name,
-                "a label starts or ends with '-'",
-            ));
+            return Err("a label starts or ends with '-'");
         }
     }
     Ok(())

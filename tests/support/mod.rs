@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod net;
 pub mod record;

@@ -1,0 +1,93 @@
+//! One connection attempt: a socket2 socket with its options set before `connect`,
+//! handed to tokio to wait for the connect to finish.
+
+use std::io;
+use std::net::SocketAddr;
+use std::task::{ready, Context, Poll};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
+use tokio::net::TcpStream;
+
+use super::Options;
+
+/// A connection attempt in flight. Dropping it closes its socket.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    pub(crate) index: usize,
+    pub(crate) addr: SocketAddr,
+    stream: TcpStream,
+}
+
+/// What [`Attempt::open`] made of it.
+pub(crate) enum Opened {
+    /// The connect is under way.
+    Pending(Attempt),
+    /// The socket could not be made, set up or connected.
+    Failed(io::Error),
+}
+
+impl Attempt {
+    /// Creates a non-blocking socket for `addr`, sets `options` on it, and starts
+    /// connecting. Must be called inside a tokio runtime.
+    pub(crate) fn open(index: usize, addr: SocketAddr, options: &Options) -> Opened {
+        match connect(addr, options) {
+            Ok(stream) => Opened::Pending(Attempt {
+                index,
+                addr,
+                stream,
+            }),
+            Err(err) => Opened::Failed(err),
+        }
+    }
+
+    /// Polls for the connect to finish.
+    pub(crate) fn poll_connect(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The socket becomes writable once the connect has finished, one way or the
+        // other; the socket error then says which (as tokio's own connect does).
+        ready!(self.stream.poll_write_ready(cx))?;
+        match self.stream.take_error()? {
+            Some(err) => Poll::Ready(Err(err)),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    pub(crate) fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+}
+
+fn connect(addr: SocketAddr, options: &Options) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    if options.nodelay {
+        socket.set_tcp_nodelay(true)?;
+    }
+    if let Some(time) = options.keepalive {
+        socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(time))?;
+    }
+    if options.reuse_address {
+        // Must come before bind to have any effect.
+        socket.set_reuse_address(true)?;
+    }
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    if let Some(device) = &options.bind_device {
+        socket.bind_device(Some(device.as_bytes()))?;
+    }
+    if let Some(local) = options.local_addr {
+        socket.bind(&SockAddr::from(local))?;
+    }
+    match socket.connect(&SockAddr::from(addr)) {
+        Ok(()) => {}
+        Err(err) if in_progress(&err) => {}
+        Err(err) => return Err(err),
+    }
+    TcpStream::from_std(std::net::TcpStream::from(socket))
+}
+
+fn in_progress(err: &io::Error) -> bool {
+    #[cfg(unix)]
+    if err.raw_os_error() == Some(libc::EINPROGRESS) {
+        return true;
+    }
+    err.kind() == io::ErrorKind::WouldBlock
+}
