@@ -184,7 +184,7 @@ mod tests {
             (" example.com:80", "white space"),
             ("example.com:80 ", "not a number"),
             ("a..b:80", "empty label"),
-            (&long, "label longer than 63"),
+            (&long, "longer than 253 bytes"),
             ("bad_host!:80", "not allowed"),
         ];
         for (input, why) in cases {
