@@ -1,31 +1,53 @@
 //! See every DNS lookup and every connection attempt while a TCP connection is made.
 //!
 //! `nettrace` is the Rust analog of Go's `net/http/httptrace` hooks for the network
-//! layer: install a [`NetTrace`] for a task with [`with_trace`], and every lookup made
-//! through a [`CoalescingResolver`] inside that task reports its start and end — including
-//! whether it was shared with other callers — to the trace's hooks.
+//! layer: install a [`NetTrace`] for a task with [`with_trace`], and every dial made by a
+//! [`Dialer`] inside that task reports its DNS lookup — including whether it was shared
+//! with other callers — and each connection attempt of its RFC 8305 Happy Eyeballs race.
 //!
 //! # Example
 //!
+//! A name that resolves to two loopback addresses; the first refuses, the second accepts:
+//!
 //! ```
 //! use std::sync::{Arc, Mutex};
-//! use nettrace::{CoalescingResolver, NetTrace, StaticResolver};
+//! use nettrace::{ConnectOutcome, Dialer, NetTrace, StaticResolver};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await?;
+//! # let port = listener.local_addr()?.port();
 //! let events = Arc::new(Mutex::new(Vec::new()));
-//! let (start, done) = (events.clone(), events.clone());
+//! let (dns, start, done) = (events.clone(), events.clone(), events.clone());
 //! let trace = NetTrace::new()
-//!     .on_dns_start(move |e| start.lock().unwrap().push(format!("lookup {}", e.host)))
-//!     .on_dns_done(move |e| done.lock().unwrap().push(format!("found {:?}", e.addrs)));
+//!     .on_dns_done(move |e| dns.lock().unwrap().push(format!("dns {:?}", e.addrs)))
+//!     .on_connect_start(move |e| start.lock().unwrap().push(format!("try {}", e.addr.ip())))
+//!     .on_connect_done(move |e| {
+//!         let won = matches!(e.outcome, ConnectOutcome::Connected);
+//!         done.lock().unwrap().push(format!("{} {}", e.addr.ip(), if won { "won" } else { "lost" }));
+//!     });
 //!
-//! let resolver = CoalescingResolver::new(
-//!     StaticResolver::new().insert("service.test", ["127.0.0.1".parse().unwrap()]),
+//! // 127.0.0.1 refuses (nothing listens on that port there); 127.0.0.2 accepts.
+//! let dialer = Dialer::builder()
+//!     .resolver(StaticResolver::new().insert(
+//!         "service.test",
+//!         ["127.0.0.1".parse()?, "127.0.0.2".parse()?],
+//!     ))
+//!     .build();
+//! let stream = nettrace::with_trace(trace, dialer.dial_host("service.test", port)).await?;
+//!
+//! assert_eq!(stream.peer_addr()?.ip().to_string(), "127.0.0.2");
+//! assert_eq!(
+//!     *events.lock().unwrap(),
+//!     [
+//!         "dns [127.0.0.1, 127.0.0.2]",
+//!         "try 127.0.0.1",
+//!         "127.0.0.1 lost",
+//!         "try 127.0.0.2",
+//!         "127.0.0.2 won",
+//!     ]
 //! );
-//! let addrs = nettrace::with_trace(trace, resolver.lookup("service.test")).await.unwrap();
-//!
-//! assert_eq!(addrs, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
-//! assert_eq!(*events.lock().unwrap(), ["lookup service.test", "found [127.0.0.1]"]);
+//! # Ok(())
 //! # }
 //! ```
 //!
@@ -36,11 +58,15 @@
 //! [`tokio::spawn`]; wrap such work with [`TraceExt::in_current_trace`]. Nested scopes
 //! compose (inner hooks first), and [`without_trace`] hides every outer trace.
 //!
+//! A [`Dial`] captures the trace when it is first polled and calls every hook on the
+//! dialing task, never after it has returned; a dial dropped half way reports its pending
+//! `DnsDone` and `ConnectDone` (`Cancelled`) from its drop.
+//!
 //! # Feature flags
 //!
-//! The default build has no optional features: hooks, scopes and name resolution
-//! (hickory-resolver on tokio) are always present. Integrations for hyper, HTTP timings,
-//! TLS, `tracing` and a command-line tool are planned as additive features.
+//! The default build has no optional features: hooks, scopes, name resolution
+//! (hickory-resolver on tokio) and the dialer are always present. Integrations for hyper,
+//! HTTP timings, TLS, `tracing` and a command-line tool are planned as additive features.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod dial;

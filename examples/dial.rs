@@ -1,0 +1,144 @@
+//! Prints a timestamped timeline of one traced dial.
+//!
+//! ```text
+//! cargo run --example dial                 # offline: an embedded loopback scenario
+//! cargo run --example dial -- HOST:PORT    # a real dial, resolved by the system
+//! ```
+//!
+//! With no argument it needs no network: the name `happy-eyeballs.test` resolves (through
+//! a `StaticResolver`) to `[::1]:P`, a black hole whose accept queue is full so connects
+//! to it hang like connects to a dead host, and `127.0.0.1:P`, a live listener. The dial
+//! tries IPv6 first, waits the 250 ms Connection Attempt Delay, starts IPv4 alongside it,
+//! connects, and cancels the IPv6 attempt.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use nettrace::{ConnectOutcome, Dialer, NetTrace, StaticResolver};
+use socket2::{Domain, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Times are counted from just before the dial starts.
+    let (dialer, target, _peers) = match std::env::args().nth(1) {
+        Some(target) => (Dialer::new(), target, None),
+        None => {
+            let peers = Scenario::start().await?;
+            println!(
+                "scenario: happy-eyeballs.test -> {} (black hole), {} (live)\n",
+                peers.hole, peers.live
+            );
+            let dialer = Dialer::builder()
+                .resolver(
+                    StaticResolver::new()
+                        .insert("happy-eyeballs.test", [peers.hole.ip(), peers.live.ip()]),
+                )
+                .build();
+            let target = format!("happy-eyeballs.test:{}", peers.live.port());
+            (dialer, target, Some(peers))
+        }
+    };
+
+    let started = Instant::now();
+    let at = move || format!("{:>9.3} ms", started.elapsed().as_secs_f64() * 1000.0);
+    let trace = NetTrace::new()
+        .on_dns_start({
+            let at = at.clone();
+            move |e| println!("{}  dns start      {}", at(), e.host)
+        })
+        .on_dns_done({
+            let at = at.clone();
+            move |e| match e.error {
+                None => println!(
+                    "{}  dns done       {} -> {:?}{}",
+                    at(),
+                    e.host,
+                    e.addrs,
+                    if e.coalesced { " (shared)" } else { "" }
+                ),
+                Some(err) => println!("{}  dns failed     {err}", at()),
+            }
+        })
+        .on_connect_start({
+            let at = at.clone();
+            move |e| println!("{}  connect start  #{} {}", at(), e.attempt, e.addr)
+        })
+        .on_connect_done(move |e| {
+            let outcome = match e.outcome {
+                ConnectOutcome::Connected => "connected".to_owned(),
+                ConnectOutcome::Failed(err) => format!("failed: {err}"),
+                ConnectOutcome::Cancelled => "cancelled".to_owned(),
+                _ => "ended".to_owned(),
+            };
+            println!(
+                "{}  connect done   #{} {} {outcome}",
+                at(),
+                e.attempt,
+                e.addr
+            );
+        });
+
+    match nettrace::with_trace(trace, dialer.dial(&target)).await {
+        Ok(stream) => {
+            println!(
+                "\nconnected to {} from {}",
+                stream.peer_addr()?,
+                stream.local_addr()?
+            );
+            Ok(())
+        }
+        Err(err) => {
+            println!("\ndial failed: {err}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The embedded peers: a black-holed `[::1]:P` and a live `127.0.0.1:P`.
+struct Scenario {
+    hole: SocketAddr,
+    live: SocketAddr,
+    _listener: TcpListener,
+    _hole: Socket,
+    _fillers: Vec<TcpStream>,
+}
+
+impl Scenario {
+    async fn start() -> std::io::Result<Scenario> {
+        let mut last_err = None;
+        for _ in 0..20 {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let live = listener.local_addr()?;
+            let hole_addr: SocketAddr = format!("[::1]:{}", live.port()).parse().unwrap();
+            match black_hole(hole_addr).await {
+                Ok((hole, fillers)) => {
+                    return Ok(Scenario {
+                        hole: hole_addr,
+                        live,
+                        _listener: listener,
+                        _hole: hole,
+                        _fillers: fillers,
+                    })
+                }
+                Err(err) => last_err = Some(err),
+            }
+        }
+        Err(last_err.expect("tried at least once"))
+    }
+}
+
+/// A listener with `listen(0)` whose accept queue is then filled, so the kernel drops
+/// every further SYN.
+async fn black_hole(addr: SocketAddr) -> std::io::Result<(Socket, Vec<TcpStream>)> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.bind(&addr.into())?;
+    socket.listen(0)?;
+    let mut fillers = Vec::new();
+    while let Ok(filler) =
+        tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await
+    {
+        fillers.push(filler?);
+    }
+    Ok((socket, fillers))
+}
