@@ -57,8 +57,7 @@ impl Attempt {
 }
 
 fn connect(addr: SocketAddr, options: &Options) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
+    let socket = new_nonblocking(Domain::for_address(addr))?;
     if options.nodelay {
         socket.set_tcp_nodelay(true)?;
     }
@@ -82,6 +81,30 @@ fn connect(addr: SocketAddr, options: &Options) -> io::Result<TcpStream> {
         Err(err) => return Err(err),
     }
     TcpStream::from_std(std::net::TcpStream::from(socket))
+}
+
+/// A non-blocking TCP socket, in one system call where the platform allows it (as mio
+/// does), so a dial costs no more system calls than tokio's own connect.
+#[cfg(any(
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "fuchsia",
+    target_os = "linux"
+))]
+fn new_nonblocking(domain: Domain) -> io::Result<Socket> {
+    Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))
+}
+
+#[cfg(not(any(
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "fuchsia",
+    target_os = "linux"
+)))]
+fn new_nonblocking(domain: Domain) -> io::Result<Socket> {
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
 }
 
 fn in_progress(err: &io::Error) -> bool {
