@@ -69,11 +69,24 @@
 //! HTTP timings, TLS, `tracing` and a command-line tool are planned as additive features.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "hyper")]
+mod connector;
 mod dial;
 mod resolve;
 mod scope;
+#[cfg(feature = "tls")]
+mod tls;
 mod trace;
 
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub use crate::connector::{ConnectError, Connecting, ConnectionInfo, Connector, ConnectorStream};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use crate::tls::{TlsConfig, TlsConfigBuilder, TlsConfigError};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use crate::trace::{TlsHandshakeDone, TlsHandshakeStart};
 pub use crate::dial::{Attempts, Dial, DialError, Dialer, DialerBuilder, Family};
 pub use crate::resolve::{
     CoalescingResolver, HickoryResolver, HickoryResolverBuilder, Lookup, Resolve, ResolveError,

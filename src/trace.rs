@@ -11,6 +11,10 @@ type DnsStartHook = Arc<dyn Fn(&DnsStart<'_>) + Send + Sync>;
 type DnsDoneHook = Arc<dyn Fn(&DnsDone<'_>) + Send + Sync>;
 type ConnectStartHook = Arc<dyn Fn(&ConnectStart) + Send + Sync>;
 type ConnectDoneHook = Arc<dyn Fn(&ConnectDone<'_>) + Send + Sync>;
+#[cfg(feature = "tls")]
+type TlsStartHook = Arc<dyn Fn(&TlsHandshakeStart<'_>) + Send + Sync>;
+#[cfg(feature = "tls")]
+type TlsDoneHook = Arc<dyn Fn(&TlsHandshakeDone<'_>) + Send + Sync>;
 
 /// A set of hooks called while a TCP connection is being made.
 ///
@@ -51,6 +55,10 @@ struct Hooks {
     dns_done: Vec<DnsDoneHook>,
     connect_start: Vec<ConnectStartHook>,
     connect_done: Vec<ConnectDoneHook>,
+    #[cfg(feature = "tls")]
+    tls_start: Vec<TlsStartHook>,
+    #[cfg(feature = "tls")]
+    tls_done: Vec<TlsDoneHook>,
 }
 
 impl NetTrace {
@@ -155,6 +163,49 @@ impl NetTrace {
         self
     }
 
+    /// Adds a hook called before a TLS handshake starts, once the TCP connection is made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let trace = nettrace::NetTrace::new()
+    ///     .on_tls_handshake_start(|e| eprintln!("tls with {} at {}", e.server_name, e.addr));
+    /// # drop(trace);
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[must_use]
+    pub fn on_tls_handshake_start<F>(mut self, hook: F) -> NetTrace
+    where
+        F: Fn(&TlsHandshakeStart<'_>) + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.hooks).tls_start.push(Arc::new(hook));
+        self
+    }
+
+    /// Adds a hook called once for every [`TlsHandshakeStart`], when the handshake has
+    /// finished, failed or been abandoned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let trace = nettrace::NetTrace::new().on_tls_handshake_done(|e| match e.error {
+    ///     None => eprintln!("{:?} {:?}", e.version, e.cipher),
+    ///     Some(err) => eprintln!("tls failed: {err}"),
+    /// });
+    /// # drop(trace);
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[must_use]
+    pub fn on_tls_handshake_done<F>(mut self, hook: F) -> NetTrace
+    where
+        F: Fn(&TlsHandshakeDone<'_>) + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.hooks).tls_done.push(Arc::new(hook));
+        self
+    }
+
     /// Returns `true` if this trace has no hooks at all.
     ///
     /// # Examples
@@ -166,10 +217,19 @@ impl NetTrace {
     /// ```
     pub fn is_empty(&self) -> bool {
         let h = &*self.hooks;
+        let tls_empty = {
+            #[cfg(feature = "tls")]
+            {
+                h.tls_start.is_empty() && h.tls_done.is_empty()
+            }
+            #[cfg(not(feature = "tls"))]
+            true
+        };
         h.dns_start.is_empty()
             && h.dns_done.is_empty()
             && h.connect_start.is_empty()
             && h.connect_done.is_empty()
+            && tls_empty
     }
 
     /// Returns a trace that calls `self`'s hooks, then `outer`'s, for every event.
@@ -190,6 +250,10 @@ impl NetTrace {
                 dns_done: concat(&inner.dns_done, &outer.dns_done),
                 connect_start: concat(&inner.connect_start, &outer.connect_start),
                 connect_done: concat(&inner.connect_done, &outer.connect_done),
+                #[cfg(feature = "tls")]
+                tls_start: concat(&inner.tls_start, &outer.tls_start),
+                #[cfg(feature = "tls")]
+                tls_done: concat(&inner.tls_done, &outer.tls_done),
             }),
         }
     }
@@ -239,6 +303,21 @@ impl NetTrace {
         };
         for hook in &self.hooks.connect_done {
             hook(&event);
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl NetTrace {
+    pub(crate) fn tls_start(&self, event: &TlsHandshakeStart<'_>) {
+        for hook in &self.hooks.tls_start {
+            hook(event);
+        }
+    }
+
+    pub(crate) fn tls_done(&self, event: &TlsHandshakeDone<'_>) {
+        for hook in &self.hooks.tls_done {
+            hook(event);
         }
     }
 }
@@ -375,6 +454,65 @@ pub enum ConnectOutcome<'a> {
     /// The attempt was abandoned: another attempt won the race, the dial timed out, or the
     /// dial future was dropped.
     Cancelled,
+}
+
+/// A TLS handshake is about to start on a connected socket.
+///
+/// # Examples
+///
+/// ```
+/// let trace = nettrace::NetTrace::new()
+///     .on_tls_handshake_start(|e: &nettrace::TlsHandshakeStart<'_>| {
+///         assert!(!e.server_name.is_empty());
+///     });
+/// # drop(trace);
+/// ```
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct TlsHandshakeStart<'a> {
+    /// The name the certificate is checked against (a host name or an IP address).
+    pub server_name: &'a str,
+    /// The address of the connected peer.
+    pub addr: SocketAddr,
+}
+
+/// A TLS handshake has ended; fired exactly once for every [`TlsHandshakeStart`].
+///
+/// On success `version`, `cipher` and (if negotiated) `alpn` are set and `error` is
+/// `None`; on failure `error` says why. A handshake abandoned because the connect was
+/// dropped reports an error of kind [`io::ErrorKind::Interrupted`].
+///
+/// # Examples
+///
+/// ```
+/// let trace = nettrace::NetTrace::new()
+///     .on_tls_handshake_done(|e: &nettrace::TlsHandshakeDone<'_>| {
+///         if e.error.is_none() {
+///             eprintln!("{} {} alpn={:?}", e.version.unwrap(), e.cipher.unwrap(), e.alpn);
+///         }
+///     });
+/// # drop(trace);
+/// ```
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct TlsHandshakeDone<'a> {
+    /// The name the certificate was checked against.
+    pub server_name: &'a str,
+    /// The address of the peer.
+    pub addr: SocketAddr,
+    /// The negotiated protocol version, as `"TLSv1.3"` or `"TLSv1.2"`.
+    pub version: Option<&'a str>,
+    /// The negotiated ALPN protocol, such as `b"h2"` or `b"http/1.1"`.
+    pub alpn: Option<&'a [u8]>,
+    /// The negotiated cipher suite, as its IANA name (`"TLS13_AES_128_GCM_SHA256"`).
+    pub cipher: Option<&'a str>,
+    /// Why the handshake failed, if it did. A certificate that does not verify shows up
+    /// here with its rustls error as the source.
+    pub error: Option<&'a io::Error>,
 }
 
 #[cfg(test)]

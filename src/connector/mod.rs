@@ -1,0 +1,240 @@
+//! [`Connector`]: a hyper-util connector built on the traced [`Dialer`].
+
+mod stream;
+#[cfg(feature = "http")]
+pub(crate) mod timeline;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Uri;
+
+use crate::dial::{Dial, DialError, Dialer};
+use crate::scope::TraceExt;
+
+pub use self::stream::{ConnectionInfo, ConnectorStream};
+
+/// A connector for [`hyper_util::client::legacy::Client`] that dials with a traced
+/// [`Dialer`], so every connection the client makes reports its lookup and attempts to
+/// the trace of the request that caused it.
+///
+/// The trace is read in [`call`](tower_service::Service::call), in the task that sends
+/// the request, and the connect future carries it along: hyper-util may finish a connect
+/// in a background task, and the events still reach the right trace.
+///
+/// Plain `http` URIs need nothing more; `https` needs the `tls` feature and
+/// [`Connector::tls`].
+///
+/// # Examples
+///
+/// ```
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use nettrace::{Connector, Dialer};
+///
+/// let connector = Connector::new(Dialer::new());
+/// let client: Client<_, http_body_util::Empty<bytes::Bytes>> =
+///     Client::builder(TokioExecutor::new()).build(connector);
+/// # drop(client);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Connector {
+    dialer: Dialer,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
+}
+
+/// Why a [`Connector`] could not connect.
+///
+/// # Examples
+///
+/// ```
+/// use nettrace::{ConnectError, Connector, Dialer};
+/// use tower_service::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut connector = Connector::new(Dialer::new());
+/// let err = connector.call("ftp://127.0.0.1/".parse().unwrap()).await.unwrap_err();
+/// assert!(matches!(err, ConnectError::InvalidUri { .. }));
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URI has no host, or a scheme other than `http` and `https`.
+    #[error("cannot connect to {uri}: {reason}")]
+    #[non_exhaustive]
+    InvalidUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The TCP connection could not be made.
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    /// The TLS handshake failed (the rustls error, such as an unknown issuer, is the
+    /// source of the `io::Error`).
+    #[error("tls handshake with {server_name} failed")]
+    #[non_exhaustive]
+    Tls {
+        /// The name the certificate was checked against.
+        server_name: String,
+        /// The handshake error.
+        #[source]
+        source: io::Error,
+    },
+    /// The socket failed after connecting (reading its addresses).
+    #[error("connection failed after connecting")]
+    Io(#[source] io::Error),
+}
+
+impl Connector {
+    /// Returns a connector that dials with `dialer` and speaks plain TCP (`http` URIs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let connector = nettrace::Connector::new(nettrace::Dialer::new());
+    /// # drop(connector);
+    /// ```
+    pub fn new(dialer: Dialer) -> Connector {
+        Connector {
+            dialer,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// Enables `https` URIs, with this TLS configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nettrace::{Connector, Dialer, TlsConfig};
+    ///
+    /// let connector = Connector::new(Dialer::new()).tls(TlsConfig::builder().build().unwrap());
+    /// # drop(connector);
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[must_use]
+    pub fn tls(mut self, config: crate::tls::TlsConfig) -> Connector {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Returns the dialer this connector uses.
+    pub fn dialer(&self) -> &Dialer {
+        &self.dialer
+    }
+
+    fn connect(&self, uri: Uri) -> Result<impl Future<Output = Result<ConnectorStream, ConnectError>> + Send + 'static, ConnectError> {
+        let invalid = |reason| ConnectError::InvalidUri {
+            uri: uri.to_string(),
+            reason,
+        };
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(_) => return Err(invalid("the scheme is not http or https")),
+            None => return Err(invalid("the URI has no scheme")),
+        };
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("the URI has no host"))?;
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let dial = self.dialer.dial_host(host, port);
+        #[cfg(feature = "tls")]
+        let tls = match (https, &self.tls) {
+            (false, _) => None,
+            (true, Some(config)) => Some((config.clone(), host.trim_start_matches('[').trim_end_matches(']').to_owned())),
+            (true, None) => return Err(invalid("https needs a TLS configuration (Connector::tls)")),
+        };
+        #[cfg(not(feature = "tls"))]
+        let tls = if https {
+            return Err(invalid("https needs the `tls` feature"));
+        };
+        #[cfg(not(feature = "http"))]
+        return Ok(establish(dial, tls, || ()));
+        #[cfg(feature = "http")]
+        return Ok(timeline::recorded(move |timeline| establish(dial, tls, timeline)));
+    }
+}
+
+#[cfg(feature = "tls")]
+type Tls = Option<(crate::tls::TlsConfig, String)>;
+#[cfg(not(feature = "tls"))]
+type Tls = ();
+
+/// What a connection remembers of its making: the dial timeline with the HTTP tracer,
+/// nothing without it.
+#[cfg(feature = "http")]
+pub(crate) type Made = timeline::DialTimeline;
+#[cfg(not(feature = "http"))]
+pub(crate) type Made = ();
+
+/// Dials, then runs the TLS handshake if asked to.
+async fn establish(
+    dial: Dial,
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))] tls: Tls,
+    made: impl FnOnce() -> Made + Send,
+) -> Result<ConnectorStream, ConnectError> {
+    let tcp = dial.await?;
+    #[cfg(feature = "tls")]
+    if let Some((config, server_name)) = tls {
+        return config.handshake(tcp, server_name, made).await;
+    }
+    ConnectorStream::plain(tcp, made()).map_err(ConnectError::Io)
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = ConnectorStream;
+    type Error = ConnectError;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Connecting {
+        // The trace is taken now, in the caller's task, and travels with the future.
+        let future: BoxConnect = match self.connect(uri) {
+            Ok(connect) => Box::pin(connect.in_current_trace()),
+            Err(err) => Box::pin(std::future::ready(Err(err))),
+        };
+        Connecting { future }
+    }
+}
+
+type BoxConnect = Pin<Box<dyn Future<Output = Result<ConnectorStream, ConnectError>> + Send>>;
+
+/// The future of one [`Connector`] connect.
+///
+/// # Cancel safety
+///
+/// Dropping it closes every socket it opened and fires the pending hooks, as dropping a
+/// [`Dial`](crate::Dial) does.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Connecting {
+    future: BoxConnect,
+}
+
+impl Future for Connecting {
+    type Output = Result<ConnectorStream, ConnectError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for Connecting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connecting").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,158 @@
+//! What a connection remembers of its own making and use, for the HTTP tracer.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::time::Instant;
+
+use crate::trace::{ConnectOutcome, NetTrace};
+
+/// How one connection attempt of a dial went.
+#[derive(Debug, Clone)]
+pub(crate) struct AttemptRecord {
+    pub(crate) addr: SocketAddr,
+    pub(crate) attempt: usize,
+    pub(crate) started: Instant,
+    pub(crate) ended: Option<Instant>,
+    pub(crate) outcome: Option<RecordedOutcome>,
+}
+
+/// An owned [`ConnectOutcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RecordedOutcome {
+    Connected,
+    Failed(io::ErrorKind, String),
+    Cancelled,
+}
+
+/// The dial (and TLS handshake) that made a connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DialTimeline {
+    pub(crate) started: Option<Instant>,
+    pub(crate) dns_done: Option<Instant>,
+    pub(crate) connected: Option<Instant>,
+    pub(crate) tls_done: Option<Instant>,
+    pub(crate) attempts: Vec<AttemptRecord>,
+}
+
+impl DialTimeline {
+    /// A trace that records into `timeline`; composed inside the caller's trace for the
+    /// duration of one connect.
+    pub(crate) fn recorder(timeline: &Arc<Mutex<DialTimeline>>) -> NetTrace {
+        let (a, b, c) = (timeline.clone(), timeline.clone(), timeline.clone());
+        let trace = NetTrace::new()
+            .on_dns_done(move |_| with(&a, |t| t.dns_done = Some(Instant::now())))
+            .on_connect_start(move |e| {
+                with(&b, |t| {
+                    t.attempts.push(AttemptRecord {
+                        addr: e.addr,
+                        attempt: e.attempt,
+                        started: Instant::now(),
+                        ended: None,
+                        outcome: None,
+                    })
+                })
+            })
+            .on_connect_done(move |e| {
+                with(&c, |t| {
+                    let now = Instant::now();
+                    let outcome = match e.outcome {
+                        ConnectOutcome::Connected => {
+                            t.connected = Some(now);
+                            RecordedOutcome::Connected
+                        }
+                        ConnectOutcome::Failed(err) => {
+                            RecordedOutcome::Failed(err.kind(), err.to_string())
+                        }
+                        _ => RecordedOutcome::Cancelled,
+                    };
+                    if let Some(a) = t.attempts.iter_mut().find(|a| a.attempt == e.attempt) {
+                        a.ended = Some(now);
+                        a.outcome = Some(outcome);
+                    }
+                })
+            });
+        #[cfg(feature = "tls")]
+        let trace = {
+            let d = timeline.clone();
+            trace.on_tls_handshake_done(move |e| {
+                if e.error.is_none() {
+                    with(&d, |t| t.tls_done = Some(Instant::now()));
+                }
+            })
+        };
+        trace
+    }
+}
+
+/// Runs the connect `make` returns with a recorder composed into the trace in scope, and
+/// hands `make` a function that takes the recorded timeline once the connection is made.
+pub(crate) async fn recorded<F, Fut, T>(make: F) -> T
+where
+    F: FnOnce(Box<dyn FnOnce() -> DialTimeline + Send>) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let timeline = Arc::new(Mutex::new(DialTimeline {
+        started: Some(Instant::now()),
+        ..DialTimeline::default()
+    }));
+    let recorder = DialTimeline::recorder(&timeline);
+    let take = Box::new(move || {
+        std::mem::take(&mut *timeline.lock().unwrap_or_else(PoisonError::into_inner))
+    });
+    crate::scope::with_trace(recorder, make(take)).await
+}
+
+fn with(timeline: &Mutex<DialTimeline>, f: impl FnOnce(&mut DialTimeline)) {
+    f(&mut timeline.lock().unwrap_or_else(PoisonError::into_inner));
+}
+
+/// A connection's history, shared by every response received on it.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    pub(crate) dial: DialTimeline,
+    /// Requests that have been given this connection.
+    pub(crate) uses: AtomicUsize,
+    /// Requests using it now, and since when it has been idle.
+    pub(crate) usage: Mutex<Usage>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    pub(crate) in_flight: usize,
+    pub(crate) idle_since: Option<Instant>,
+}
+
+impl ConnState {
+    pub(crate) fn new(dial: DialTimeline) -> ConnState {
+        ConnState {
+            dial,
+            uses: AtomicUsize::new(0),
+            usage: Mutex::default(),
+        }
+    }
+
+    /// A request got this connection: returns whether it was used before, and for how
+    /// long it had been idle.
+    pub(crate) fn acquire(&self, now: Instant) -> (bool, Option<std::time::Duration>) {
+        let reused = self.uses.fetch_add(1, Ordering::Relaxed) > 0;
+        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        usage.in_flight += 1;
+        let idle = usage
+            .idle_since
+            .take()
+            .map(|since| now.saturating_duration_since(since));
+        (reused, idle)
+    }
+
+    /// A request is done with this connection.
+    pub(crate) fn release(&self, now: Instant) {
+        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        usage.in_flight = usage.in_flight.saturating_sub(1);
+        if usage.in_flight == 0 {
+            usage.idle_since = Some(now);
+        }
+    }
+}
