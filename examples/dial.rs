@@ -43,27 +43,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let at = move || format!("{:>9.3} ms", started.elapsed().as_secs_f64() * 1000.0);
     let trace = NetTrace::new()
-        .on_dns_start({
-            let at = at.clone();
-            move |e| println!("{}  dns start      {}", at(), e.host)
+        .on_dns_start(move |e| println!("{}  dns start      {}", at(), e.host))
+        .on_dns_done(move |e| match e.error {
+            None => println!(
+                "{}  dns done       {} -> {:?}{}",
+                at(),
+                e.host,
+                e.addrs,
+                if e.coalesced { " (shared)" } else { "" }
+            ),
+            Some(err) => println!("{}  dns failed     {err}", at()),
         })
-        .on_dns_done({
-            let at = at.clone();
-            move |e| match e.error {
-                None => println!(
-                    "{}  dns done       {} -> {:?}{}",
-                    at(),
-                    e.host,
-                    e.addrs,
-                    if e.coalesced { " (shared)" } else { "" }
-                ),
-                Some(err) => println!("{}  dns failed     {err}", at()),
-            }
-        })
-        .on_connect_start({
-            let at = at.clone();
-            move |e| println!("{}  connect start  #{} {}", at(), e.attempt, e.addr)
-        })
+        .on_connect_start(move |e| println!("{}  connect start  #{} {}", at(), e.attempt, e.addr))
         .on_connect_done(move |e| {
             let outcome = match e.outcome {
                 ConnectOutcome::Connected => "connected".to_owned(),

@@ -72,6 +72,8 @@
 #[cfg(feature = "hyper")]
 mod connector;
 mod dial;
+#[cfg(feature = "http")]
+mod http;
 mod resolve;
 mod scope;
 #[cfg(feature = "tls")]
@@ -81,19 +83,25 @@ mod trace;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use crate::connector::{ConnectError, Connecting, ConnectionInfo, Connector, ConnectorStream};
-#[cfg(feature = "tls")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use crate::tls::{TlsConfig, TlsConfigBuilder, TlsConfigError};
-#[cfg(feature = "tls")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use crate::trace::{TlsHandshakeDone, TlsHandshakeStart};
 pub use crate::dial::{Attempts, Dial, DialError, Dialer, DialerBuilder, Family};
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use crate::http::{
+    AttemptOutcome, AttemptTiming, GetConn, GotConn, GotFirstResponseByte, HttpClient, HttpTrace,
+    ResponseBody, ResponseFuture, Timings, TimingsRecorder, WroteRequest,
+};
 pub use crate::resolve::{
     CoalescingResolver, HickoryResolver, HickoryResolverBuilder, Lookup, Resolve, ResolveError,
     ResolveErrorKind, Resolving, StaticResolver,
 };
 pub use crate::scope::{current, with_trace, without_trace, Scoped, TraceExt};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use crate::tls::{TlsConfig, TlsConfigBuilder, TlsConfigError};
 pub use crate::trace::{ConnectDone, ConnectOutcome, ConnectStart, DnsDone, DnsStart, NetTrace};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use crate::trace::{TlsHandshakeDone, TlsHandshakeStart};
 
 /// Internals exposed only for the crate's own benchmarks. Not part of the API: anything
 /// here may change or disappear in any release.

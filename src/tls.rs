@@ -10,7 +10,9 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, ProtocolVersion, RootCertStore, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, ProtocolVersion, RootCertStore, SignatureScheme,
+};
 use tokio::net::TcpStream;
 
 use crate::connector::{ConnectError, ConnectorStream, Made};
@@ -138,10 +140,11 @@ impl TlsConfig {
         server_name: String,
         made: impl FnOnce() -> Made,
     ) -> Result<ConnectorStream, ConnectError> {
-        let name = ServerName::try_from(server_name.clone()).map_err(|_| ConnectError::InvalidUri {
-            uri: server_name.clone(),
-            reason: "the host is not a valid TLS server name",
-        })?;
+        let name =
+            ServerName::try_from(server_name.clone()).map_err(|_| ConnectError::InvalidUri {
+                uri: server_name.clone(),
+                reason: "the host is not a valid TLS server name",
+            })?;
         let addr = tcp.peer_addr().map_err(ConnectError::Io)?;
         let mut report = Report {
             trace: current(),

@@ -179,7 +179,9 @@ impl NetTrace {
     where
         F: Fn(&TlsHandshakeStart<'_>) + Send + Sync + 'static,
     {
-        Arc::make_mut(&mut self.hooks).tls_start.push(Arc::new(hook));
+        Arc::make_mut(&mut self.hooks)
+            .tls_start
+            .push(Arc::new(hook));
         self
     }
 

@@ -5,5 +5,7 @@
 mod support;
 
 mod dial;
+#[cfg(all(feature = "http", feature = "tls"))]
+mod http;
 mod resolve;
 mod send_sync;

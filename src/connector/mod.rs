@@ -133,7 +133,13 @@ impl Connector {
         &self.dialer
     }
 
-    fn connect(&self, uri: Uri) -> Result<impl Future<Output = Result<ConnectorStream, ConnectError>> + Send + 'static, ConnectError> {
+    fn connect(
+        &self,
+        uri: Uri,
+    ) -> Result<
+        impl Future<Output = Result<ConnectorStream, ConnectError>> + Send + 'static,
+        ConnectError,
+    > {
         let invalid = |reason| ConnectError::InvalidUri {
             uri: uri.to_string(),
             reason,
@@ -153,8 +159,15 @@ impl Connector {
         #[cfg(feature = "tls")]
         let tls = match (https, &self.tls) {
             (false, _) => None,
-            (true, Some(config)) => Some((config.clone(), host.trim_start_matches('[').trim_end_matches(']').to_owned())),
-            (true, None) => return Err(invalid("https needs a TLS configuration (Connector::tls)")),
+            (true, Some(config)) => Some((
+                config.clone(),
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            )),
+            (true, None) => {
+                return Err(invalid("https needs a TLS configuration (Connector::tls)"))
+            }
         };
         #[cfg(not(feature = "tls"))]
         let tls = if https {
@@ -163,7 +176,9 @@ impl Connector {
         #[cfg(not(feature = "http"))]
         return Ok(establish(dial, tls, || ()));
         #[cfg(feature = "http")]
-        return Ok(timeline::recorded(move |timeline| establish(dial, tls, timeline)));
+        return Ok(timeline::recorded(move |timeline| {
+            establish(dial, tls, timeline)
+        }));
     }
 }
 

@@ -40,6 +40,7 @@ struct InfoInner {
     local_addr: SocketAddr,
     alpn: Option<Vec<u8>>,
     tls_version: Option<&'static str>,
+    tls_cipher: Option<&'static str>,
     #[cfg(feature = "http")]
     state: ConnState,
 }
@@ -61,8 +62,13 @@ impl ConnectionInfo {
     }
 
     /// The TLS version (`"TLSv1.3"`), or `None` for a plain connection.
-    pub fn tls_version(&self) -> Option<&str> {
+    pub fn tls_version(&self) -> Option<&'static str> {
         self.inner.tls_version
+    }
+
+    /// The TLS cipher suite, as its IANA name, or `None` for a plain connection.
+    pub fn tls_cipher(&self) -> Option<&'static str> {
+        self.inner.tls_cipher
     }
 
     #[cfg(feature = "http")]
@@ -114,6 +120,7 @@ impl ConnectorStream {
                 local_addr: stream.local_addr()?,
                 alpn: None,
                 tls_version: None,
+                tls_cipher: None,
                 #[cfg(feature = "http")]
                 state: ConnState::new(made),
             }),
@@ -135,7 +142,12 @@ impl ConnectorStream {
                 remote_addr: tcp.peer_addr()?,
                 local_addr: tcp.local_addr()?,
                 alpn: session.alpn_protocol().map(<[u8]>::to_vec),
-                tls_version: session.protocol_version().and_then(crate::tls::version_name),
+                tls_version: session
+                    .protocol_version()
+                    .and_then(crate::tls::version_name),
+                tls_cipher: session
+                    .negotiated_cipher_suite()
+                    .and_then(|suite| suite.suite().as_str()),
                 #[cfg(feature = "http")]
                 state: ConnState::new(made),
             }),

@@ -30,7 +30,6 @@ pub(crate) enum RecordedOutcome {
 /// The dial (and TLS handshake) that made a connection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DialTimeline {
-    pub(crate) started: Option<Instant>,
     pub(crate) dns_done: Option<Instant>,
     pub(crate) connected: Option<Instant>,
     pub(crate) tls_done: Option<Instant>,
@@ -94,10 +93,7 @@ where
     F: FnOnce(Box<dyn FnOnce() -> DialTimeline + Send>) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let timeline = Arc::new(Mutex::new(DialTimeline {
-        started: Some(Instant::now()),
-        ..DialTimeline::default()
-    }));
+    let timeline = Arc::new(Mutex::new(DialTimeline::default()));
     let recorder = DialTimeline::recorder(&timeline);
     let take = Box::new(move || {
         std::mem::take(&mut *timeline.lock().unwrap_or_else(PoisonError::into_inner))

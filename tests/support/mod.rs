@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod http;
 pub mod net;
 pub mod record;

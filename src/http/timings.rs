@@ -1,0 +1,212 @@
+//! [`Timings`]: curl-compatible phase times of one request, and the recorder that makes
+//! them.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use http::{StatusCode, Version};
+use tokio::time::Instant;
+
+use super::trace::{GotConn, HttpTrace};
+use crate::connector::timeline::RecordedOutcome;
+
+/// How long each phase of one request took, as curl's `-w` variables report them:
+/// cumulative durations from the start of the request.
+///
+/// The request starts when its future is first polled (`get_conn`). Then:
+///
+/// | field | curl | ends when |
+/// |---|---|---|
+/// | `namelookup` | `time_namelookup` | the DNS lookup of a new connection ended |
+/// | `connect` | `time_connect` | its TCP connection was established |
+/// | `appconnect` | `time_appconnect` | its TLS handshake was done |
+/// | `pretransfer` | `time_pretransfer` | the request got its connection and is about to be sent |
+/// | `starttransfer` | `time_starttransfer` | the response head arrived |
+/// | `total` | `time_total` | the response body was read to its end |
+///
+/// A phase that did not happen is `None`: no lookup for an IP literal, no TLS for
+/// `http`, and none of the first three on a reused connection (curl prints those as the
+/// few microseconds it took to pick the connection; `None` says what happened).
+/// `total` is `None` until the body has been read (or dropped) and `starttransfer`
+/// until the head arrived. When a request gets a new connection that another request
+/// started dialing earlier, phases that ended before this request started count as 0.
+///
+/// # Examples
+///
+/// ```
+/// let timings = nettrace::Timings::default();
+/// assert!(timings.total.is_none() && !timings.reused);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timings {
+    /// Until the name was resolved (curl `time_namelookup`).
+    pub namelookup: Option<Duration>,
+    /// Until the TCP connection was made (curl `time_connect`).
+    pub connect: Option<Duration>,
+    /// Until the TLS handshake was done (curl `time_appconnect`).
+    pub appconnect: Option<Duration>,
+    /// Until the request was about to be sent on its connection (curl `time_pretransfer`).
+    pub pretransfer: Option<Duration>,
+    /// Until the response head arrived (curl `time_starttransfer`).
+    pub starttransfer: Option<Duration>,
+    /// Until the response body ended (curl `time_total`).
+    pub total: Option<Duration>,
+    /// Whether the connection had served an earlier request.
+    pub reused: bool,
+    /// Every connection attempt of the new connection's dial, in attempt order; empty on
+    /// a reused connection.
+    pub attempts: Vec<AttemptTiming>,
+    /// The peer's address.
+    pub remote_addr: Option<SocketAddr>,
+    /// The local address.
+    pub local_addr: Option<SocketAddr>,
+    /// The TLS version, as `"TLSv1.3"`.
+    pub tls_version: Option<&'static str>,
+    /// The TLS cipher suite, as its IANA name.
+    pub tls_cipher: Option<&'static str>,
+    /// The ALPN protocol TLS negotiated.
+    pub alpn: Option<Vec<u8>>,
+    /// The HTTP version of the response.
+    pub http_version: Option<Version>,
+    /// The response status.
+    pub status: Option<StatusCode>,
+}
+
+/// One connection attempt, within [`Timings::attempts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttemptTiming {
+    /// The address dialed.
+    pub addr: SocketAddr,
+    /// The attempt's index within its dial.
+    pub attempt: usize,
+    /// When it started, from the start of the request.
+    pub start: Duration,
+    /// When it ended, from the start of the request.
+    pub end: Option<Duration>,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+}
+
+/// How an attempt in [`Timings::attempts`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// It connected; the request used it.
+    Connected,
+    /// It failed.
+    Failed {
+        /// The kind of the error.
+        kind: io::ErrorKind,
+        /// The error's message.
+        message: String,
+    },
+    /// It lost the race or was abandoned.
+    Cancelled,
+    /// It had not ended when the timings were taken.
+    Unfinished,
+}
+
+/// Records one request's events and turns them into [`Timings`]. Thread-safe: hooks may
+/// fire from the connection's task while the request's task reads the timings.
+///
+/// # Examples
+///
+/// ```
+/// let recorder = nettrace::TimingsRecorder::new();
+/// let trace = recorder.trace(); // give it to `HttpClient::send`
+/// # drop(trace);
+/// assert_eq!(recorder.timings(), nettrace::Timings::default());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TimingsRecorder {
+    state: Arc<Mutex<Recorded>>,
+}
+
+#[derive(Debug, Default)]
+struct Recorded {
+    start: Option<Instant>,
+    got_conn: Option<(Instant, GotConn)>,
+    first_byte: Option<(Instant, StatusCode, Version)>,
+    finished: Option<Instant>,
+}
+
+impl TimingsRecorder {
+    /// Returns an empty recorder.
+    pub fn new() -> TimingsRecorder {
+        TimingsRecorder::default()
+    }
+
+    /// Returns a trace that records into this recorder; add your own hooks to it if you
+    /// like. Use it for one request.
+    pub fn trace(&self) -> HttpTrace {
+        let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self.clone());
+        HttpTrace::new()
+            .on_get_conn(move |_| a.with(|r| r.start = Some(Instant::now())))
+            .on_got_conn(move |e| b.with(|r| r.got_conn = Some((Instant::now(), e.clone()))))
+            .on_got_first_response_byte(move |e| {
+                c.with(|r| r.first_byte = Some((Instant::now(), e.status, e.version)))
+            })
+            .on_finished(move |_| d.with(|r| r.finished = Some(Instant::now())))
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Recorded)) {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Returns the timings recorded so far.
+    pub fn timings(&self) -> Timings {
+        let r = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(start) = r.start else {
+            return Timings::default();
+        };
+        let since = |t: Instant| t.saturating_duration_since(start);
+        let mut timings = Timings {
+            starttransfer: r.first_byte.as_ref().map(|(t, _, _)| since(*t)),
+            status: r.first_byte.as_ref().map(|(_, s, _)| *s),
+            http_version: r.first_byte.as_ref().map(|(_, _, v)| *v),
+            total: r.finished.map(since),
+            ..Timings::default()
+        };
+        if let Some((at, conn)) = &r.got_conn {
+            timings.pretransfer = Some(since(*at));
+            timings.reused = conn.reused;
+            timings.remote_addr = Some(conn.remote_addr);
+            timings.local_addr = Some(conn.local_addr);
+            timings.tls_version = conn.info.tls_version();
+            timings.tls_cipher = conn.info.tls_cipher();
+            timings.alpn = conn.info.alpn().map(<[u8]>::to_vec);
+            if !conn.reused {
+                let dial = &conn.info.state().dial;
+                timings.namelookup = dial.dns_done.map(since);
+                timings.connect = dial.connected.map(since);
+                timings.appconnect = dial.tls_done.map(since);
+                timings.attempts = dial
+                    .attempts
+                    .iter()
+                    .map(|a| AttemptTiming {
+                        addr: a.addr,
+                        attempt: a.attempt,
+                        start: since(a.started),
+                        end: a.ended.map(since),
+                        outcome: match &a.outcome {
+                            Some(RecordedOutcome::Connected) => AttemptOutcome::Connected,
+                            Some(RecordedOutcome::Failed(kind, message)) => {
+                                AttemptOutcome::Failed {
+                                    kind: *kind,
+                                    message: message.clone(),
+                                }
+                            }
+                            Some(RecordedOutcome::Cancelled) => AttemptOutcome::Cancelled,
+                            None => AttemptOutcome::Unfinished,
+                        },
+                    })
+                    .collect();
+            }
+        }
+        timings
+    }
+}
