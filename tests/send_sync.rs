@@ -33,3 +33,34 @@ fn scoped_futures_of_send_futures_are_send() {
     assert_send(&nettrace::without_trace(async {}));
     assert_send(&nettrace::TraceExt::in_current_trace(async {}));
 }
+
+#[test]
+fn dial_future_is_send_sync_and_unpin() {
+    fn unpin<T: Unpin>() {}
+    send_sync::<nettrace::Dial>();
+    unpin::<nettrace::Dial>();
+    send_sync::<nettrace::Dialer>();
+    send_sync::<nettrace::DialError>();
+}
+
+#[cfg(feature = "hyper")]
+#[test]
+fn connector_types_are_send() {
+    fn unpin<T: Unpin>() {}
+    send_sync::<nettrace::Connector>();
+    send::<nettrace::Connecting>();
+    send_sync::<nettrace::ConnectorStream>();
+    unpin::<nettrace::ConnectorStream>();
+    send_sync::<nettrace::ConnectError>();
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn http_types_are_send() {
+    type Body = http_body_util::Empty<bytes::Bytes>;
+    send_sync::<nettrace::HttpClient<Body>>();
+    send::<nettrace::ResponseFuture>();
+    send::<nettrace::ResponseBody>();
+    send_sync::<nettrace::HttpTrace>();
+    send_sync::<nettrace::TimingsRecorder>();
+}

@@ -4,6 +4,8 @@
 
 mod support;
 
+#[cfg(feature = "hyper")]
+mod connector;
 mod dial;
 #[cfg(all(feature = "http", feature = "tls"))]
 mod http;

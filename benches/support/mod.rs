@@ -38,3 +38,21 @@ pub fn print_time_ratios(group: &str, baseline: &str, benches: &[&str]) {
         }
     }
 }
+
+/// Prints each bench's rate (operations per second) and its ratio to `baseline`'s rate,
+/// all from this run: a ratio of 0.97 means 3% slower than the baseline.
+pub fn print_rate_ratios(group: &str, baseline: &str, benches: &[&str]) {
+    let Some(base) = mean_ns(group, baseline) else {
+        eprintln!("ratios: no estimate for {group}/{baseline}");
+        return;
+    };
+    let rate = |ns: f64| 1e9 / ns;
+    println!("\n{group}: rate relative to {baseline}, same run");
+    println!("  {baseline:<28} {:>12.0} /s   1.000", rate(base));
+    for bench in benches {
+        match mean_ns(group, bench) {
+            Some(t) => println!("  {bench:<28} {:>12.0} /s   {:.3}", rate(t), base / t),
+            None => println!("  {bench:<28} (no estimate)"),
+        }
+    }
+}
