@@ -51,6 +51,7 @@ async fn the_trace_is_taken_in_call_and_kept_in_a_spawned_connect() {
     let uri: http::Uri = format!("http://{}/", live.addr).parse().unwrap();
 
     // call() inside the scope; the future then runs in another task, with no scope.
+    #[allow(clippy::async_yields_async)]
     let connecting = nettrace::with_trace(trace, async { connector.call(uri) }).await;
     let stream = tokio::spawn(connecting).await.unwrap().unwrap();
 

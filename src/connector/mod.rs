@@ -170,11 +170,13 @@ impl Connector {
             }
         };
         #[cfg(not(feature = "tls"))]
-        let tls = if https {
+        if https {
             return Err(invalid("https needs the `tls` feature"));
-        };
+        }
+        #[cfg(not(feature = "tls"))]
+        let tls: Tls = ();
         #[cfg(not(feature = "http"))]
-        return Ok(establish(dial, tls, || ()));
+        return Ok(establish(dial, tls, || Made));
         #[cfg(feature = "http")]
         return Ok(timeline::recorded(move |timeline| {
             establish(dial, tls, timeline)
@@ -192,7 +194,8 @@ type Tls = ();
 #[cfg(feature = "http")]
 pub(crate) type Made = timeline::DialTimeline;
 #[cfg(not(feature = "http"))]
-pub(crate) type Made = ();
+#[derive(Debug, Default)]
+pub(crate) struct Made;
 
 /// Dials, then runs the TLS handshake if asked to.
 async fn establish(

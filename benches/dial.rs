@@ -1,0 +1,301 @@
+//! The cost of a traced dial, on loopback only, against tokio and hyper-util in the same run.
+//!
+//! - `connect_ip_literal`: sequential connects to `127.0.0.1:P` by IP literal with
+//!   `tokio::net::TcpStream::connect` (the baseline), `Dialer::dial` with no trace, with four
+//!   no-op hooks and with four recording hooks, and hyper-util's `HttpConnector`. Printed as
+//!   connects/s and as ratios to tokio. Targets: no trace >= 0.97 of tokio's rate, no-op
+//!   hooks >= 0.95.
+//! - `happy_eyeballs_fallback`: a name resolving to `[::1]:P` (black-holed) then
+//!   `127.0.0.1:P` (live): our `Dialer` (250 ms attempt delay) against hyper-util's
+//!   `HttpConnector` (300 ms Happy Eyeballs timeout, its default).
+//!
+//! Only loopback is touched, and no name goes to the system's DNS: names resolve through
+//! fixed maps. Client and listeners share one current-thread runtime, so no cross-thread
+//! wake-up is timed; each connection waits for the server's FIN before it is dropped
+//! (see `finish`), the same for every variant.
+//!
+//! Run with `cargo bench --bench dial` (quicker: `-- --warm-up-time 1 --measurement-time 2`).
+
+use std::future::{poll_fn, ready, Ready};
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Bencher, Criterion, SamplingMode};
+use http::Uri;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::connect::HttpConnector;
+use nettrace::{ConnectOutcome, Dialer, NetTrace, StaticResolver};
+use socket2::{Domain, Socket, Type};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tower_service::Service;
+
+mod support;
+
+const LITERAL: &str = "connect_ip_literal";
+const FALLBACK: &str = "happy_eyeballs_fallback";
+
+/// A hyper-util resolver answering every name with the same addresses, in order.
+#[derive(Clone, Debug)]
+struct FixedAddrs(Vec<SocketAddr>);
+
+impl Service<Name> for FixedAddrs {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = io::Error;
+    type Future = Ready<io::Result<Self::Response>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Name) -> Self::Future {
+        ready(Ok(self.0.clone().into_iter()))
+    }
+}
+
+/// One event as the recording hooks keep it.
+#[derive(Debug)]
+#[allow(dead_code)] // Only ever stored.
+enum Event {
+    DnsStart,
+    DnsDone(usize),
+    ConnectStart(SocketAddr, usize),
+    ConnectDone(SocketAddr, usize, bool),
+}
+
+fn noop_trace() -> NetTrace {
+    NetTrace::new()
+        .on_dns_start(|_| {})
+        .on_dns_done(|_| {})
+        .on_connect_start(|_| {})
+        .on_connect_done(|_| {})
+}
+
+fn recording_trace(log: &Arc<Mutex<Vec<Event>>>) -> NetTrace {
+    let (a, b, c, d) = (log.clone(), log.clone(), log.clone(), log.clone());
+    NetTrace::new()
+        .on_dns_start(move |_| a.lock().unwrap().push(Event::DnsStart))
+        .on_dns_done(move |e| b.lock().unwrap().push(Event::DnsDone(e.addrs.len())))
+        .on_connect_start(move |e| {
+            c.lock()
+                .unwrap()
+                .push(Event::ConnectStart(e.addr, e.attempt))
+        })
+        .on_connect_done(move |e| {
+            let won = matches!(e.outcome, ConnectOutcome::Connected);
+            d.lock()
+                .unwrap()
+                .push(Event::ConnectDone(e.addr, e.attempt, won))
+        })
+}
+
+/// One current-thread runtime for client and server: no cross-thread wake-ups to time.
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Binds `ip:port`; a task spawned on `rt` closes every accepted connection at once.
+fn serve(rt: &Runtime, ip: &str, port: u16) -> SocketAddr {
+    let ip: IpAddr = ip.parse().unwrap();
+    let listener = rt.block_on(TcpListener::bind((ip, port))).unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        loop {
+            // Dropping the accepted stream closes it: the server sends the first FIN.
+            let _ = listener.accept().await;
+        }
+    });
+    addr
+}
+
+/// Ends a client connection the same way for every variant: wait for the server's FIN,
+/// then close. The server closing first keeps TIME_WAIT off the client's side, so the
+/// ~28k ephemeral ports never run out and later benches do not pay for earlier ones.
+async fn finish(mut stream: TcpStream) {
+    let mut byte = [0u8; 1];
+    let n = stream.read(&mut byte).await.expect("read EOF");
+    assert_eq!(n, 0, "the server sends nothing");
+}
+
+/// Times `iters` sequential rounds of `connect` then [`finish`]; only this loop is timed.
+fn connect_loop(b: &mut Bencher<'_>, rt: &Runtime, mut connect: impl AsyncFnMut() -> TcpStream) {
+    b.iter_custom(|iters| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                finish(connect().await).await;
+            }
+            start.elapsed()
+        })
+    });
+}
+
+fn connect_ip_literal(c: &mut Criterion) {
+    let rt = runtime();
+    let addr = serve(&rt, "127.0.0.1", 0);
+    let target = addr.to_string();
+    let dialer = Dialer::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+
+    let mut group = c.benchmark_group(LITERAL);
+    group.bench_function("tokio_connect", |b| {
+        connect_loop(b, &rt, async || TcpStream::connect(addr).await.unwrap())
+    });
+    group.bench_function("dialer_no_trace", |b| {
+        connect_loop(b, &rt, async || dialer.dial(&target).await.unwrap())
+    });
+    // One `with_trace` scope per dial, as a per-request trace would be installed.
+    let noop = noop_trace();
+    group.bench_function("dialer_noop_hooks", |b| {
+        connect_loop(b, &rt, async || {
+            nettrace::with_trace(noop.clone(), dialer.dial(&target))
+                .await
+                .unwrap()
+        })
+    });
+    let recording = recording_trace(&log);
+    // Sanity: one dial under the recording trace reports one attempt's start and done.
+    let dial = nettrace::with_trace(recording.clone(), dialer.dial(&target));
+    rt.block_on(async { finish(dial.await.unwrap()).await });
+    assert_eq!(log.lock().unwrap().len(), 2, "{:?}", log.lock().unwrap());
+    group.bench_function("dialer_recording_hooks", |b| {
+        log.lock().unwrap().clear(); // Bounded: one batch of events at most.
+        connect_loop(b, &rt, async || {
+            nettrace::with_trace(recording.clone(), dialer.dial(&target))
+                .await
+                .unwrap()
+        })
+    });
+    // hyper-util keeps its defaults; unlike the others it also calls `set_nodelay(false)`
+    // on every connected socket (one more syscall) and checks the URI's scheme.
+    let mut connector = HttpConnector::new_with_resolver(FixedAddrs(vec![addr]));
+    let uri: Uri = format!("http://{addr}").parse().unwrap();
+    group.bench_function("hyper_util_http_connector", |b| {
+        connect_loop(b, &rt, async || {
+            poll_fn(|cx| connector.poll_ready(cx)).await.unwrap();
+            connector.call(uri.clone()).await.unwrap().into_inner()
+        })
+    });
+    group.finish();
+
+    let others = [
+        "dialer_no_trace",
+        "dialer_noop_hooks",
+        "dialer_recording_hooks",
+        "hyper_util_http_connector",
+    ];
+    support::print_time_ratios(LITERAL, "tokio_connect", &others);
+    let Some(base) = support::mean_ns(LITERAL, "tokio_connect") else {
+        return;
+    };
+    println!("\n{LITERAL}: connects/s (1e9 / mean ns), rate relative to tokio_connect");
+    for bench in std::iter::once("tokio_connect").chain(others) {
+        if let Some(t) = support::mean_ns(LITERAL, bench) {
+            println!("  {bench:<28} {:>10.0} /s  {:>6.3}x", 1e9 / t, base / t);
+        }
+    }
+}
+
+/// A listener whose accept queue is full, so the kernel drops further SYNs and a connect
+/// to it hangs like one to a dead host. Copied from `tests/support/net.rs`.
+#[derive(Debug)]
+struct BlackHole {
+    _listener: Socket,
+    _fillers: Vec<TcpStream>,
+}
+
+impl BlackHole {
+    async fn on(addr: SocketAddr) -> BlackHole {
+        let listener = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+        listener.set_reuse_address(true).unwrap();
+        listener.bind(&addr.into()).unwrap();
+        listener.listen(0).unwrap();
+        // Fill the accept queue: connect until a connect no longer completes.
+        let mut fillers = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => fillers.push(stream),
+                Ok(Err(err)) => panic!("filling the black hole at {addr}: {err}"),
+                Err(_) => break,
+            }
+            assert!(
+                fillers.len() < 16,
+                "the accept queue of {addr} never filled"
+            );
+        }
+        BlackHole {
+            _listener: listener,
+            _fillers: fillers,
+        }
+    }
+}
+
+/// A live `127.0.0.1:P` and a black-holed `[::1]:P` on the same port `P`.
+fn fallback_pair(rt: &Runtime) -> (u16, BlackHole) {
+    for _ in 0..20 {
+        let port = serve(rt, "127.0.0.1", 0).port();
+        if std::net::TcpListener::bind(("::1", port)).is_ok() {
+            let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port);
+            return (port, rt.block_on(BlackHole::on(v6)));
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and ::1");
+}
+
+fn happy_eyeballs_fallback(c: &mut Criterion) {
+    let rt = runtime();
+    let (port, _hole) = fallback_pair(&rt);
+    let (v6, v4): (IpAddr, IpAddr) = ("::1".parse().unwrap(), "127.0.0.1".parse().unwrap());
+
+    let dialer = Dialer::builder()
+        .resolver(StaticResolver::new().insert("fallback.test", [v6, v4]))
+        .build();
+    let target = format!("fallback.test:{port}");
+    // hyper-util's default Happy Eyeballs timeout is 300 ms; set it anyway to be explicit.
+    let addrs = [SocketAddr::new(v6, port), SocketAddr::new(v4, port)];
+    let mut connector = HttpConnector::new_with_resolver(FixedAddrs(addrs.to_vec()));
+    connector.set_happy_eyeballs_timeout(Some(Duration::from_millis(300)));
+    let uri: Uri = format!("http://fallback.test:{port}").parse().unwrap();
+
+    let mut group = c.benchmark_group(FALLBACK);
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    group.bench_function("nettrace_dialer_250ms", |b| {
+        connect_loop(b, &rt, async || dialer.dial(&target).await.unwrap())
+    });
+    group.bench_function("hyper_util_300ms", |b| {
+        connect_loop(b, &rt, async || {
+            poll_fn(|cx| connector.poll_ready(cx)).await.unwrap();
+            connector.call(uri.clone()).await.unwrap().into_inner()
+        })
+    });
+    group.finish();
+
+    let ours = support::mean_ns(FALLBACK, "nettrace_dialer_250ms");
+    let theirs = support::mean_ns(FALLBACK, "hyper_util_300ms");
+    if let (Some(ours), Some(theirs)) = (ours, theirs) {
+        println!("\n{FALLBACK}: mean time to connect through the fallback, same run");
+        println!("  nettrace_dialer_250ms        {:>8.2} ms", ours / 1e6);
+        println!("  hyper_util_300ms             {:>8.2} ms", theirs / 1e6);
+        println!("  ratio (nettrace / hyper-util) {:>7.3}", ours / theirs);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    // Set here, not on the groups, so that `--warm-up-time` and `--measurement-time` still
+    // apply (group settings would override them). Kept short: ~20k connects/s each leave
+    // a (server-side) TIME_WAIT socket behind.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    targets = connect_ip_literal, happy_eyeballs_fallback
+}
+criterion_main!(benches);
