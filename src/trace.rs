@@ -43,9 +43,19 @@ type TlsDoneHook = Arc<dyn Fn(&TlsHandshakeDone<'_>) + Send + Sync>;
 ///     });
 /// # drop(trace);
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct NetTrace {
     hooks: Arc<Hooks>,
+}
+
+impl Default for NetTrace {
+    /// A trace with no hooks; it shares one empty hook set, so it allocates nothing.
+    fn default() -> NetTrace {
+        static EMPTY: std::sync::LazyLock<Arc<Hooks>> = std::sync::LazyLock::new(Arc::default);
+        NetTrace {
+            hooks: Arc::clone(&EMPTY),
+        }
+    }
 }
 
 /// The hooks of one trace, each list in call order.

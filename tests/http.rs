@@ -127,7 +127,10 @@ async fn http1_plain_fires_every_hook_once_in_order() {
         ]
     );
     assert!(!t.reused);
-    assert!(t.namelookup.is_some() && t.connect.is_some() && t.appconnect.is_none());
+    assert!(
+        t.namelookup.is_some() && t.connect.is_some() && t.appconnect.is_none(),
+        "{t:#?}"
+    );
     assert!(t.pretransfer.is_some() && t.starttransfer.is_some() && t.total.is_some());
     assert_ordered(&t);
     assert_eq!(t.remote_addr, Some(server.addr()));

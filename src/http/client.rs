@@ -5,6 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
@@ -116,39 +117,40 @@ where
         self.start(request, None)
     }
 
-    fn start(&self, request: Request<B>, trace: Option<HttpTrace>) -> ResponseFuture {
-        let (mut parts, body) = request.into_parts();
-        let host_port = host_port(&parts.uri);
+    fn start(&self, mut request: Request<B>, trace: Option<HttpTrace>) -> ResponseFuture {
         let Some(trace) = trace else {
-            let request = Request::from_parts(
-                parts,
-                TracedBody {
-                    inner: body,
-                    shared: None,
-                },
-            );
-            return ResponseFuture {
-                inner: with_trace(crate::NetTrace::new(), self.inner.request(request)),
+            let request = request.map(|inner| TracedBody {
+                inner,
                 shared: None,
-                host_port,
+            });
+            return ResponseFuture {
+                inner: Scoped::inherit(self.inner.request(request)),
+                shared: None,
+                host_port: String::new(),
                 state: State::Idle,
             };
         };
-        let mut request = Request::from_parts(parts.clone(), ());
+        // Only `get_conn` hooks read it; the recorder does not.
+        let host_port = if trace.hooks.get_conn.is_empty() {
+            String::new()
+        } else {
+            host_port(request.uri())
+        };
         let capture = capture_connection(&mut request);
-        parts.extensions = request.into_parts().0.extensions;
+        let net = trace.net.clone();
         let shared = Arc::new(Shared {
-            trace: trace.clone(),
+            trace,
             capture,
+            has_conn: AtomicBool::new(false),
             state: Mutex::default(),
         });
-        let body = TracedBody {
-            inner: body,
-            shared: Some(shared.clone()),
-        };
-        let request = Request::from_parts(parts, body);
+        let body = shared.clone();
+        let request = request.map(|inner| TracedBody {
+            inner,
+            shared: Some(body),
+        });
         ResponseFuture {
-            inner: with_trace(trace.net.clone(), self.inner.request(request)),
+            inner: with_trace(net, self.inner.request(request)),
             shared: Some(shared),
             host_port,
             state: State::Idle,
@@ -173,6 +175,8 @@ fn host_port(uri: &http::Uri) -> String {
 struct Shared {
     trace: HttpTrace,
     capture: CaptureConnection,
+    /// Set once `got_conn` has fired, so the request's task stops looking.
+    has_conn: AtomicBool,
     state: Mutex<ReqState>,
 }
 
@@ -213,6 +217,7 @@ impl Shared {
             info: info.clone(),
         };
         state.conn = Some(info);
+        self.has_conn.store(true, Ordering::Release);
         self.trace.got_conn(&event);
         true
     }
@@ -312,7 +317,9 @@ impl Future for ResponseFuture {
         }
         let result = Pin::new(&mut this.inner).poll(cx);
         if let Some(shared) = &this.shared {
-            shared.got_conn(&mut shared.lock());
+            if !shared.has_conn.load(Ordering::Acquire) {
+                shared.got_conn(&mut shared.lock());
+            }
         }
         let result = match result {
             Poll::Pending => return Poll::Pending,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use http::{StatusCode, Version};
 
+use super::timings::TimingsRecorder;
 use crate::connector::ConnectionInfo;
 use crate::trace::NetTrace;
 
@@ -35,10 +36,24 @@ type GetConnHook = Arc<dyn Fn(&GetConn<'_>) + Send + Sync>;
 ///     .on_got_first_response_byte(|e| println!("first byte: {}", e.status));
 /// # drop(trace);
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct HttpTrace {
     pub(crate) net: NetTrace,
     pub(crate) hooks: Arc<HttpHooks>,
+    /// A timings recorder, called directly rather than through boxed hooks: a recorded
+    /// request then costs no allocation for its hooks.
+    pub(crate) recorder: Option<TimingsRecorder>,
+}
+
+impl Default for HttpTrace {
+    fn default() -> HttpTrace {
+        static EMPTY: std::sync::LazyLock<Arc<HttpHooks>> = std::sync::LazyLock::new(Arc::default);
+        HttpTrace {
+            net: NetTrace::default(),
+            hooks: Arc::clone(&EMPTY),
+            recorder: None,
+        }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -134,6 +149,18 @@ impl HttpTrace {
     /// ```
     #[must_use]
     pub fn and(mut self, other: HttpTrace) -> HttpTrace {
+        let other = match (&self.recorder, other.recorder.clone()) {
+            (None, theirs) => {
+                self.recorder = theirs;
+                other
+            }
+            // Only one recorder is called directly; the other goes through hooks.
+            (Some(_), Some(theirs)) => theirs.as_hooks().and(HttpTrace {
+                recorder: None,
+                ..other
+            }),
+            (Some(_), None) => other,
+        };
         self.net = self.net.compose(&other.net);
         let (mine, theirs) = (Arc::make_mut(&mut self.hooks), &*other.hooks);
         mine.get_conn.extend(theirs.get_conn.iter().cloned());
@@ -224,27 +251,37 @@ impl HttpTrace {
     }
 
     pub(crate) fn get_conn(&self, host_port: &str) {
+        if let Some(recorder) = &self.recorder {
+            recorder.get_conn();
+        }
         let event = GetConn { host_port };
         self.hooks.get_conn.iter().for_each(|h| h(&event));
     }
 
     pub(crate) fn got_conn(&self, event: &GotConn) {
+        if let Some(recorder) = &self.recorder {
+            recorder.got_conn(event);
+        }
         self.hooks.got_conn.iter().for_each(|h| h(event));
     }
 
     pub(crate) fn wrote_request(&self) {
-        self.hooks
-            .wrote_request
-            .iter()
-            .for_each(|h| h(&WroteRequest {}));
+        let event = WroteRequest {};
+        self.hooks.wrote_request.iter().for_each(|h| h(&event));
     }
 
     pub(crate) fn first_byte(&self, status: StatusCode, version: Version) {
+        if let Some(recorder) = &self.recorder {
+            recorder.first_byte(status, version);
+        }
         let event = GotFirstResponseByte { status, version };
         self.hooks.first_byte.iter().for_each(|h| h(&event));
     }
 
     pub(crate) fn finished(&self, complete: bool) {
+        if let Some(recorder) = &self.recorder {
+            recorder.finished();
+        }
         let event = Finished { complete };
         self.hooks.finished.iter().for_each(|h| h(&event));
     }
