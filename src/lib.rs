@@ -64,9 +64,18 @@
 //!
 //! # Feature flags
 //!
-//! The default build has no optional features: hooks, scopes, name resolution
-//! (hickory-resolver on tokio) and the dialer are always present. Integrations for hyper,
-//! HTTP timings, TLS, `tracing` and a command-line tool are planned as additive features.
+//! Hooks, scopes, name resolution (hickory-resolver on tokio) and the [`Dialer`] are
+//! always present; the default build has no optional feature. Each integration is an
+//! additive feature:
+//!
+//! - `hyper`: `Connector`, a `tower_service::Service<http::Uri>` for
+//!   hyper-util's legacy `Client`, built on a [`Dialer`].
+//! - `tls` (implies `hyper`): `TlsConfig` for `https` URIs — rustls
+//!   with the *ring* provider, webpki roots or your own CAs, ALPN `h2`/`http/1.1` — and
+//!   the TLS handshake hooks on [`NetTrace`].
+//! - `http` (implies `hyper`): `HttpClient`,
+//!   `HttpTrace` (Go `httptrace`-style hooks) and curl-compatible
+//!   `Timings`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "hyper")]
