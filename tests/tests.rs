@@ -7,7 +7,11 @@ mod support;
 #[cfg(feature = "hyper")]
 mod connector;
 mod dial;
+mod faults;
 #[cfg(all(feature = "http", feature = "tls"))]
 mod http;
+mod properties;
 mod resolve;
 mod send_sync;
+#[cfg(feature = "tracing")]
+mod tracing_spans;

@@ -1,0 +1,3 @@
+//! The `nettrace` command-line tool.
+
+fn main() {}
