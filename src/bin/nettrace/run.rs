@@ -1,0 +1,499 @@
+//! Runs a traced request or dial from the flags, and classifies failures.
+
+use std::error::Error as StdError;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, LOCATION};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use nettrace::{
+    ConnectError, Connector, DialError, Dialer, Family, HickoryResolver, HttpClient, Resolve,
+    ResolveErrorKind, StaticResolver, TimingsRecorder, TlsConfig,
+};
+
+use crate::args::{CommonArgs, HttpArgs};
+use crate::collect::{Collector, Hop};
+
+/// Why a run failed, with the exit code that says so.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(code: u8, kind: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(2, "usage", message)
+    }
+}
+
+/// What one run did: its hops (one per request, or the dial), and how it ended.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) mode: &'static str,
+    pub(crate) hops: Vec<HopReport>,
+    pub(crate) error: Option<Failure>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct HopReport {
+    pub(crate) method: String,
+    pub(crate) url: String,
+    pub(crate) hop: Hop,
+    pub(crate) status: Option<u16>,
+    pub(crate) reason: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body_bytes: u64,
+}
+
+/// The flags that shape a dialer.
+pub(crate) fn dialer(common: &CommonArgs) -> Result<Dialer, Failure> {
+    let base: Box<dyn Resolve> = match &common.dns_server {
+        Some(server) => {
+            let addr: SocketAddr = server.parse().map_err(|_| {
+                Failure::usage(format!("--dns-server wants IP:PORT, not {server:?}"))
+            })?;
+            Box::new(HickoryResolver::with_name_servers(&[addr]))
+        }
+        None => Box::new(HickoryResolver::system()),
+    };
+    let mut overrides = StaticResolver::new();
+    for entry in &common.resolve {
+        let (host, addr) = parse_resolve(entry)?;
+        overrides = overrides.insert(host, [addr]);
+    }
+    // TCP_NODELAY on, as curl does: small request writes must not wait for the
+    // server's delayed ACK.
+    let mut builder = Dialer::builder()
+        .resolver(overrides.fallback(base))
+        .nodelay(true);
+    if common.ipv4 {
+        builder = builder.family(Family::Ipv4);
+    } else if common.ipv6 {
+        builder = builder.family(Family::Ipv6);
+    }
+    if let Some(secs) = common.connect_timeout {
+        builder = builder.timeout(seconds(secs, "--connect-timeout")?);
+    }
+    if let Some(ms) = common.attempt_delay {
+        builder = builder.attempt_delay(Duration::from_millis(ms));
+    }
+    Ok(builder.build())
+}
+
+/// `HOST:PORT:ADDR`, where ADDR may be a bracketed IPv6 address.
+fn parse_resolve(entry: &str) -> Result<(&str, IpAddr), Failure> {
+    let bad = || Failure::usage(format!("--resolve wants HOST:PORT:ADDR, not {entry:?}"));
+    let (host, rest) = entry.split_once(':').ok_or_else(bad)?;
+    let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    Ok((host, addr.parse().map_err(|_| bad())?))
+}
+
+pub(crate) fn seconds(secs: f64, flag: &str) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| Failure::usage(format!("{flag} wants a number of seconds, not {secs}")))
+}
+
+/// Dials `target` and reports the connection.
+pub(crate) async fn dial(target: &str, common: &CommonArgs, origin: Instant) -> Report {
+    let mut report = Report {
+        mode: "dial",
+        ..Report::default()
+    };
+    let dialer = match dialer(common) {
+        Ok(dialer) => dialer,
+        Err(failure) => {
+            report.error = Some(failure);
+            return report;
+        }
+    };
+    let collector = Collector::new(origin);
+    collector.start();
+    let result = nettrace::with_trace(collector.net_trace(), dialer.dial(target)).await;
+    collector.done();
+    let mut hop = HopReport {
+        method: "CONNECT".into(),
+        url: target.to_owned(),
+        hop: collector.hop(),
+        ..HopReport::default()
+    };
+    match result {
+        Ok(stream) => {
+            hop.hop.remote = stream.peer_addr().ok();
+            hop.hop.local = stream.local_addr().ok();
+        }
+        Err(err) => report.error = Some(dial_failure(&err)),
+    }
+    report.hops.push(hop);
+    report
+}
+
+/// Sends the request (following redirects with -L), each hop traced.
+pub(crate) async fn http(
+    url: &str,
+    args: &HttpArgs,
+    common: &CommonArgs,
+    origin: Instant,
+) -> Report {
+    let mut report = Report {
+        mode: "http",
+        ..Report::default()
+    };
+    if let Err(failure) = http_hops(url, args, common, origin, &mut report).await {
+        report.error = Some(failure);
+    }
+    report
+}
+
+async fn http_hops(
+    url: &str,
+    args: &HttpArgs,
+    common: &CommonArgs,
+    origin: Instant,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let client = client(args, common)?;
+    let body = match &args.data {
+        Some(data) => Some(match data.strip_prefix('@') {
+            Some(path) => Bytes::from(std::fs::read(path).map_err(|e| {
+                Failure::new(26, "read_error", format!("could not read {path:?}: {e}"))
+            })?),
+            None => Bytes::from(data.clone()),
+        }),
+        None => None,
+    };
+    let mut method = match (&args.method, args.head, &body) {
+        (Some(m), _, _) => Method::from_bytes(m.as_bytes())
+            .map_err(|_| Failure::usage(format!("{m:?} is not an HTTP method")))?,
+        (None, true, _) => Method::HEAD,
+        (None, false, Some(_)) => Method::POST,
+        (None, false, None) => Method::GET,
+    };
+    let mut body = body;
+    let mut uri = parse_url(url)?;
+    let mut output = Output::open(args.output.as_deref())?;
+    let mut redirects = 0;
+    loop {
+        let request = build_request(&method, &uri, &args.headers, body.clone())?;
+        let collector = Collector::new(origin);
+        let recorder = TimingsRecorder::new();
+        let trace = recorder.trace().and(collector.http_trace());
+        let mut hop = HopReport {
+            method: method.to_string(),
+            url: uri.to_string(),
+            ..HopReport::default()
+        };
+        let response = client.send(request, trace).await;
+        let response = match response {
+            Ok(response) => response,
+            Err(err) => {
+                hop.hop = collector.hop();
+                report.hops.push(hop);
+                return Err(request_failure(&err));
+            }
+        };
+        hop.status = Some(response.status().as_u16());
+        hop.reason = response.status().canonical_reason().map(str::to_owned);
+        hop.version = Some(format!("{:?}", response.version()));
+        hop.headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let status = response.status();
+        let mut body_stream = response.into_body();
+        let follow = args.follow && status.is_redirection() && location.is_some();
+        while let Some(frame) = body_stream.frame().await {
+            let frame = frame.map_err(|e| {
+                Failure::new(56, "recv_error", chain("receiving the body failed", &e))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                hop.body_bytes += data.len() as u64;
+                if !follow {
+                    output.write(&data)?;
+                }
+            }
+        }
+        collector.done();
+        hop.hop = collector.hop();
+        report.hops.push(hop);
+        if !follow {
+            return Ok(());
+        }
+        redirects += 1;
+        if redirects > args.max_redirs {
+            return Err(Failure::new(
+                47,
+                "too_many_redirects",
+                format!("more than {} redirects", args.max_redirs),
+            ));
+        }
+        uri = resolve_location(&uri, location.as_deref().unwrap_or("/"))?;
+        // As curl: a 303, or a 301/302 after a POST, turns the request into a GET.
+        if status == 303 || ((status == 301 || status == 302) && method == Method::POST) {
+            method = Method::GET;
+            body = None;
+        }
+    }
+}
+
+fn client(args: &HttpArgs, common: &CommonArgs) -> Result<HttpClient<Full<Bytes>>, Failure> {
+    let mut tls = TlsConfig::builder();
+    if args.insecure {
+        tls = tls.danger_accept_invalid_certs(true);
+    }
+    if let Some(path) = &args.cacert {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                77,
+                "cacert",
+                format!("could not read {}: {e}", path.display()),
+            )
+        })?;
+        tls = tls.webpki_roots(false).add_root_pem(&pem);
+    }
+    if let Some(pem) = &args.ca_pem {
+        tls = tls.add_root_pem(pem);
+    }
+    if args.http1 {
+        tls = tls.http1_only();
+    } else if args.http2 {
+        tls = tls.http2_only();
+    }
+    let tls = tls
+        .build()
+        .map_err(|e| Failure::new(77, "cacert", chain("bad --cacert", &e)))?;
+    let connector = Connector::new(dialer(common)?).tls(tls);
+    let mut builder = Client::builder(TokioExecutor::new());
+    if args.http2 {
+        builder.http2_only(true);
+    }
+    Ok(HttpClient::from_builder(&builder, connector))
+}
+
+/// A URL; `http://` is assumed when it has no scheme, as curl does.
+pub(crate) fn parse_url(url: &str) -> Result<Uri, Failure> {
+    let bad = |why: &str| Failure::new(3, "bad_url", format!("bad URL {url:?}: {why}"));
+    let with_scheme = if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    };
+    let uri: Uri = with_scheme
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(bad("only http:// and https:// are supported")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    Ok(uri)
+}
+
+fn build_request(
+    method: &Method,
+    uri: &Uri,
+    headers: &[String],
+    body: Option<Bytes>,
+) -> Result<Request<Full<Bytes>>, Failure> {
+    let mut request = Request::new(Full::new(body.clone().unwrap_or_default()));
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri.clone();
+    let map = request.headers_mut();
+    map.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static(concat!("nettrace/", env!("CARGO_PKG_VERSION"))),
+    );
+    map.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
+    if body.is_some() {
+        map.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+    }
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| Failure::usage(format!("-H wants \"Name: value\", not {header:?}")))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| Failure::usage(format!("bad header name in {header:?}")))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| Failure::usage(format!("bad header value in {header:?}")))?;
+        map.insert(name, value);
+    }
+    Ok(request)
+}
+
+/// Resolves a `Location` against the URL that returned it.
+fn resolve_location(base: &Uri, location: &str) -> Result<Uri, Failure> {
+    let scheme = base.scheme_str().unwrap_or("http");
+    let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
+    let absolute = if location.contains("://") {
+        location.to_owned()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{scheme}://{authority}{location}")
+    } else {
+        let path = base.path();
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        format!("{scheme}://{authority}{dir}{location}")
+    };
+    parse_url(&absolute)
+        .map_err(|f| Failure::new(3, "bad_redirect", format!("redirect to a {}", f.message)))
+}
+
+/// Where the body goes.
+enum Output {
+    Discard,
+    Stdout,
+    File(std::fs::File, String),
+}
+
+impl Output {
+    fn open(path: Option<&str>) -> Result<Output, Failure> {
+        match path {
+            None => Ok(Output::Discard),
+            Some("-") => Ok(Output::Stdout),
+            Some(path) => std::fs::File::create(path)
+                .map(|f| Output::File(f, path.to_owned()))
+                .map_err(|e| {
+                    Failure::new(23, "write_error", format!("could not create {path:?}: {e}"))
+                }),
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), Failure> {
+        let result = match self {
+            Output::Discard => Ok(()),
+            Output::Stdout => std::io::stdout().write_all(data),
+            Output::File(file, _) => file.write_all(data),
+        };
+        result.map_err(|e| match (e.kind(), &*self) {
+            (std::io::ErrorKind::BrokenPipe, _) => Failure::new(0, "broken_pipe", "stdout closed"),
+            (_, Output::File(_, path)) => {
+                Failure::new(23, "write_error", format!("could not write {path:?}: {e}"))
+            }
+            _ => Failure::new(23, "write_error", format!("could not write the body: {e}")),
+        })
+    }
+}
+
+/// The message of `err` and its causes, on one line.
+pub(crate) fn chain(context: &str, err: &(dyn StdError + 'static)) -> String {
+    let mut message = format!("{context}: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+fn request_failure(err: &hyper_util::client::legacy::Error) -> Failure {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
+            return connect_failure(connect);
+        }
+        source = cause.source();
+    }
+    Failure::new(1, "http", chain("request failed", err))
+}
+
+fn connect_failure(err: &ConnectError) -> Failure {
+    match err {
+        ConnectError::Dial(dial) => dial_failure(dial),
+        ConnectError::InvalidUri { .. } => Failure::new(3, "bad_url", err.to_string()),
+        ConnectError::Tls {
+            server_name,
+            source,
+            ..
+        } => {
+            let why = source
+                .get_ref()
+                .map_or_else(|| source.to_string(), |inner| inner.to_string());
+            Failure::new(
+                35,
+                "tls",
+                format!("TLS handshake with {server_name} failed: {why}"),
+            )
+        }
+        other => Failure::new(1, "connect", chain("connecting failed", other)),
+    }
+}
+
+pub(crate) fn dial_failure(err: &DialError) -> Failure {
+    match err {
+        DialError::InvalidAddress { .. } => Failure::new(3, "bad_address", err.to_string()),
+        DialError::Resolve(resolve) => {
+            let code = match resolve.kind() {
+                ResolveErrorKind::InvalidName => 3,
+                ResolveErrorKind::TimedOut => 28,
+                _ => 6,
+            };
+            Failure::new(
+                code,
+                "resolve",
+                format!("could not resolve host: {resolve}"),
+            )
+        }
+        DialError::NoAddresses { .. } => Failure::new(6, "resolve", err.to_string()),
+        DialError::AllAttemptsFailed { attempts, .. } => {
+            let each: Vec<String> = attempts
+                .iter()
+                .map(|(addr, e)| format!("{addr} ({})", e.kind().to_string().to_lowercase()))
+                .collect();
+            Failure::new(
+                7,
+                "connect",
+                format!("could not connect: {}", each.join(", ")),
+            )
+        }
+        DialError::Timeout { after, started, .. } => Failure::new(
+            28,
+            "timeout",
+            format!(
+                "connection timed out after {} ms ({} attempts started)",
+                after.as_millis(),
+                started.len()
+            ),
+        ),
+        other => Failure::new(1, "dial", other.to_string()),
+    }
+}

@@ -1,3 +1,0 @@
-//! The `nettrace` command-line tool.
-
-fn main() {}
