@@ -452,3 +452,68 @@ async fn a_closed_stdout_is_not_an_error() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn curl_like_flags_shape_the_request() {
+    let ca = TestCa::new();
+    let server = HttpServer::tls("127.0.0.1", &ca, &[b"h2", b"http/1.1"]).await;
+    let url = format!("https://localhost:{}/flags", server.addr().port());
+    let resolve = resolve_flag("localhost", server.addr());
+    let out = std::env::temp_dir().join(format!("nettrace-body-{}", std::process::id()));
+
+    // -d sends POST, -o writes the body, --http1.1 keeps ALPN to HTTP/1.1, -4 is fine
+    // for an IPv4 address.
+    let run = nettrace(&[
+        &url,
+        "-k",
+        "--resolve",
+        &resolve,
+        "-d",
+        "a=1",
+        "-o",
+        out.to_str().unwrap(),
+        "--http1.1",
+        "-4",
+        "--json",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["hops"][0]["method"], "POST");
+    assert_eq!(v["hops"][0]["http_version"], "HTTP/1.1");
+    assert_eq!(v["hops"][0]["tls"]["alpn"], "http/1.1");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello from /flags");
+    std::fs::remove_file(&out).ok();
+
+    // -I sends HEAD and prints the headers under the status line. (HTTP/1.1: the test
+    // server answers HEAD with a body, which HTTP/2 rightly refuses.)
+    let run = nettrace(&[&url, "-k", "--resolve", &resolve, "-I", "--http1.1"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("HEAD "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("x-http-version: HTTP/1.1"),
+        "{}",
+        run.stdout
+    );
+
+    // -6 with only an IPv4 address: nothing to connect to.
+    let run = nettrace(&[&url, "-k", "--resolve", &resolve, "-6"]).await;
+    assert_eq!(run.code, 6, "{}", run.stderr);
+
+    // -X and -H reach the server (it answers any method).
+    let run = nettrace(&[
+        &url,
+        "-k",
+        "--resolve",
+        &resolve,
+        "-X",
+        "PUT",
+        "-H",
+        "X-Test: 1",
+        "--json",
+    ])
+    .await;
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["hops"][0]["method"], "PUT");
+    assert_eq!(v["hops"][0]["status"], 200);
+}
