@@ -219,9 +219,11 @@ impl Report<'_> {
 
 impl Drop for Report<'_> {
     fn drop(&mut self) {
-        if !self.done && !std::thread::panicking() {
-            let err = io::Error::new(io::ErrorKind::Interrupted, "tls handshake abandoned");
-            self.done(None, None, None, Some(&err));
+        if !self.done {
+            crate::trace::fire_from_drop(|| {
+                let err = io::Error::new(io::ErrorKind::Interrupted, "tls handshake abandoned");
+                self.done(None, None, None, Some(&err));
+            });
         }
     }
 }

@@ -334,6 +334,18 @@ impl NetTrace {
     }
 }
 
+/// Runs `fire` (which calls hooks) from a `Drop`. While the thread unwinds from another
+/// panic — tokio drops a task's future inside its panic guard — a second panic from a
+/// hook would abort the process, so it is caught and dropped: the hooks still fire, and
+/// every start still gets its done.
+pub(crate) fn fire_from_drop(fire: impl FnOnce()) {
+    if std::thread::panicking() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(fire));
+    } else {
+        fire();
+    }
+}
+
 fn concat<T: Clone>(first: &[T], second: &[T]) -> Vec<T> {
     let mut all = Vec::with_capacity(first.len() + second.len());
     all.extend_from_slice(first);

@@ -416,3 +416,41 @@ async fn bad_inputs_fail_before_any_hook_or_network_use() {
     }
     assert!(rec.events().is_empty(), "{:?}", rec.events());
 }
+
+#[tokio::test]
+async fn a_panic_elsewhere_in_the_task_still_closes_every_attempt() {
+    let hole = BlackHole::on("127.0.0.12").await;
+    let rec = Recorder::new();
+    let dial = Dialer::new().dial(&hole.addr.to_string());
+    let task = tokio::spawn(nettrace::with_trace(rec.trace(), async move {
+        // The dial is in flight when a sibling branch of the same task panics; tokio
+        // drops the task's future while unwinding.
+        let _ = tokio::join!(dial, async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            panic!("a sibling branch failed");
+        });
+    }));
+    assert!(task.await.unwrap_err().is_panic());
+    assert_eq!(
+        rec.events(),
+        [
+            Event::ConnectStart(hole.addr, 0),
+            Event::ConnectDone(hole.addr, 0, Outcome::Cancelled)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn family_and_url_mistakes_get_helpful_messages() {
+    let dialer = Dialer::builder().family(Family::Ipv4).build();
+    let err = dialer.dial("[::1]:80").await.unwrap_err();
+    assert!(err.to_string().contains("family filter"), "{err}");
+    let err = dialer.dial("http://example.test:80").await.unwrap_err();
+    assert!(err.to_string().contains("not a URL"), "{err}");
+    let err = dialer.dial_host("example.test:80", 443).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid address \"example.test:80:443\""),
+        "{err}"
+    );
+}

@@ -331,3 +331,55 @@ async fn happy_eyeballs_fallback_shows_both_attempts_in_the_timings() {
     assert_eq!(t.remote_addr, Some(server.addr()));
     assert_ordered(&t);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_shared_http2_connection_only_the_dialer_is_new() {
+    let server = HttpServer::plain("127.0.0.1").await;
+    let url = format!("http://h2.test:{}/", server.addr().port());
+    for round in 0..40 {
+        let mut builder =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+        builder.http2_only(true);
+        let client: HttpClient<Empty<Bytes>> = HttpClient::from_builder(
+            &builder,
+            Connector::new(dialer_for("h2.test", &[server.addr()])),
+        );
+        let logs: Vec<Log> = (0..4).map(|_| Log::default()).collect();
+        let requests = logs.iter().map(|log| {
+            let (client, url, log) = (client.clone(), url.clone(), log.clone());
+            tokio::spawn(async move { timed(&client, &url, &log).await })
+        });
+        let results = futures_util::future::join_all(requests).await;
+        for (log, result) in logs.iter().zip(results) {
+            let (t, version, _) = result.unwrap();
+            assert_eq!(version, Version::HTTP_2);
+            let lines = log.lines();
+            let position = |p: &dyn Fn(&String) -> bool| lines.iter().position(p);
+            let got_conn = position(&|l| l.starts_with("got_conn")).unwrap();
+            let wrote = position(&|l| l == "wrote_request").unwrap();
+            let first_byte = position(&|l| l == "first_byte 200").unwrap();
+            assert!(
+                got_conn < wrote && wrote < first_byte,
+                "round {round}: {lines:?}"
+            );
+            // New only on a connection this request dialed itself, which therefore
+            // connected before it got it; then the timings show that dial.
+            let connected = position(&|l| l == "connected");
+            if !t.reused {
+                assert!(
+                    connected.is_some_and(|c| c < got_conn),
+                    "round {round}: new, but not dialed by this request: {lines:?}"
+                );
+                assert!(
+                    t.connect.is_some() && !t.attempts.is_empty(),
+                    "round {round}: {t:#?}"
+                );
+            } else {
+                assert!(
+                    t.connect.is_none() && t.attempts.is_empty(),
+                    "round {round}: {t:#?}"
+                );
+            }
+        }
+    }
+}

@@ -137,7 +137,8 @@ async fn a_dropped_caller_does_not_cancel_the_others() {
             Event::DnsDone {
                 host: "shared.test".into(),
                 addrs: vec![],
-                coalesced: true,
+                // It left before the result came, so it shared none (Go says the same).
+                coalesced: false,
                 error: Some(ResolveErrorKind::Cancelled),
             }
         ]
@@ -335,6 +336,34 @@ async fn ip_literals_fire_no_hooks_and_send_no_query() {
     }
     assert!(rec.events().is_empty());
     assert_eq!(server.questions(), 0);
+}
+
+#[tokio::test]
+async fn the_wrapped_resolver_never_sees_the_callers_trace() {
+    use std::sync::{Arc, Mutex};
+
+    /// Records whether a trace is in scope when `resolve` is called and when its future
+    /// runs.
+    struct Peek(Arc<Mutex<Vec<bool>>>);
+    impl nettrace::Resolve for Peek {
+        fn resolve(&self, _host: &str) -> nettrace::Resolving {
+            self.0.lock().unwrap().push(nettrace::current().is_some());
+            let seen = self.0.clone();
+            Box::pin(async move {
+                seen.lock().unwrap().push(nettrace::current().is_some());
+                Ok(vec![ip("127.0.0.1")])
+            })
+        }
+    }
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let resolver = CoalescingResolver::new(Peek(seen.clone()));
+    let rec = Recorder::new();
+    nettrace::with_trace(rec.trace(), resolver.lookup("peek.test"))
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [false, false]);
+    assert_eq!(rec.events().len(), 2, "the caller's own hooks still fire");
 }
 
 #[tokio::test]

@@ -155,6 +155,14 @@ impl Connector {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| invalid("the URI has no host"))?;
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        // RFC 6874: a zone in a URI is written `%25` (`[fe80::1%25eth0]`).
+        let unescaped;
+        let host = if host.starts_with('[') && host.contains("%25") {
+            unescaped = host.replacen("%25", "%", 1);
+            unescaped.as_str()
+        } else {
+            host
+        };
         let dial = self.dialer.dial_host(host, port);
         #[cfg(feature = "tls")]
         let tls = match (https, &self.tls) {
@@ -177,8 +185,12 @@ impl Connector {
         let tls: Tls = ();
         #[cfg(not(feature = "http"))]
         return Ok(establish(dial, tls, || Made));
+        // Read now: `call()` runs inside the request's poll, while the connect may finish
+        // in a background task.
         #[cfg(feature = "http")]
-        return Ok(timeline::recorded(move |timeline| {
+        let made_by = crate::http::current_request();
+        #[cfg(feature = "http")]
+        return Ok(timeline::recorded(made_by, move |timeline| {
             establish(dial, tls, timeline)
         }));
     }

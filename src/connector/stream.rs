@@ -71,6 +71,12 @@ impl ConnectionInfo {
         self.inner.tls_cipher
     }
 
+    /// Whether both describe the same connection.
+    #[cfg(feature = "http")]
+    pub(crate) fn same(&self, other: &ConnectionInfo) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     #[cfg(feature = "http")]
     pub(crate) fn state(&self) -> &ConnState {
         &self.inner.state

@@ -30,6 +30,8 @@ pub(crate) enum RecordedOutcome {
 /// The dial (and TLS handshake) that made a connection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DialTimeline {
+    /// The traced request whose `call()` dialed it, if any.
+    pub(crate) made_by: Option<u64>,
     pub(crate) dns_done: Option<Instant>,
     pub(crate) connected: Option<Instant>,
     pub(crate) tls_done: Option<Instant>,
@@ -88,12 +90,15 @@ impl DialTimeline {
 
 /// Runs the connect `make` returns with a recorder composed into the trace in scope, and
 /// hands `make` a function that takes the recorded timeline once the connection is made.
-pub(crate) async fn recorded<F, Fut, T>(make: F) -> T
+pub(crate) async fn recorded<F, Fut, T>(made_by: Option<u64>, make: F) -> T
 where
     F: FnOnce(Box<dyn FnOnce() -> DialTimeline + Send>) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let timeline = Arc::new(Mutex::new(DialTimeline::default()));
+    let timeline = Arc::new(Mutex::new(DialTimeline {
+        made_by,
+        ..DialTimeline::default()
+    }));
     let recorder = DialTimeline::recorder(&timeline);
     let take = Box::new(move || {
         std::mem::take(&mut *timeline.lock().unwrap_or_else(PoisonError::into_inner))
@@ -130,8 +135,8 @@ impl ConnState {
         }
     }
 
-    /// A request got this connection: returns whether it was used before, and for how
-    /// long it had been idle.
+    /// A request got this connection: returns whether an earlier request got it, and for
+    /// how long it had been idle.
     pub(crate) fn acquire(&self, now: Instant) -> (bool, Option<std::time::Duration>) {
         let reused = self.uses.fetch_add(1, Ordering::Relaxed) > 0;
         let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);

@@ -18,6 +18,9 @@ pub(crate) fn parse(input: &str) -> Result<Target, &'static str> {
     if input.is_empty() {
         return Err("empty address");
     }
+    if input.contains("://") {
+        return Err("expected host:port, not a URL");
+    }
     let (host, port) = if let Some(rest) = input.strip_prefix('[') {
         let (inside, after) = rest.split_once(']').ok_or("missing ']'")?;
         let port = after.strip_prefix(':').ok_or(if after.is_empty() {
@@ -34,7 +37,14 @@ pub(crate) fn parse(input: &str) -> Result<Target, &'static str> {
         input.rsplit_once(':').ok_or("missing port")?
     };
     if host.contains(':') {
-        return Err("an IPv6 address must be in brackets, as in [::1]:80");
+        let ipv6_like = host
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.' || b == b'%');
+        return Err(if ipv6_like {
+            "an IPv6 address must be in brackets, as in [::1]:80"
+        } else {
+            "more than one ':' (host:port wanted)"
+        });
     }
     target(host, parse_port(port)?)
 }
@@ -52,7 +62,7 @@ pub(crate) fn from_parts(host: &str, port: u16) -> Result<Target, &'static str> 
     if bare.contains(':') {
         return match parse_v6(bare)? {
             Some(addr) => Ok(Target::Addr(with_port(addr, port))),
-            None => Err("not a valid IPv6 address"),
+            None => Err("neither a host name nor an IPv6 address (a ':' in the host)"),
         };
     }
     target(host, port)
@@ -176,6 +186,8 @@ mod tests {
             ("[::1]", "missing port"),
             ("[::1]80", "expected ':'"),
             ("::1:80", "in brackets"),
+            ("http://example.com:80", "not a URL"),
+            ("example.com:80:90", "more than one ':'"),
             ("[127.0.0.1]:80", "must hold an IPv6"),
             ("[example.com]:80", "must hold an IPv6"),
             ("[fe80::1%]:80", "empty zone"),

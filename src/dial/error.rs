@@ -45,12 +45,15 @@ pub enum DialError {
     #[error("could not resolve {:?}", .0.name())]
     Resolve(#[source] ResolveError),
     /// The host resolved, but to no address the dialer may use (none at all, or none of
-    /// the allowed family, or none of the local address's family).
-    #[error("{host:?} has no addresses to connect to")]
+    /// the allowed family, or none of the local address's family), or the address given
+    /// is of a family the dialer may not use.
+    #[error("{host:?} has no address to connect to: {reason}")]
     #[non_exhaustive]
     NoAddresses {
-        /// The host that was looked up.
+        /// The host (or the IP address) that was given.
         host: String,
+        /// Why none was left.
+        reason: &'static str,
     },
     /// Every connection attempt failed.
     #[error("every connection attempt failed: {attempts}")]

@@ -65,10 +65,29 @@ struct Race {
     plan: Plan,
     /// The attempts in flight, in attempt order.
     attempts: Vec<Attempt>,
-    /// The attempts that failed, in attempt order.
-    failed: Vec<(SocketAddr, io::Error)>,
+    /// The attempts that failed, kept in attempt order (not the order they failed in).
+    failed: Vec<(usize, SocketAddr, io::Error)>,
     /// Wakes the dial when the next attempt is due; made on first need.
     timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// Why addresses were left out (the `NoAddresses` reason).
+const EXCLUDED: &str = "excluded by the address family filter or the local address's family";
+
+impl Race {
+    /// Keeps a failed attempt's error, in attempt order, and returns it.
+    fn failure(&mut self, index: usize, addr: SocketAddr, err: io::Error) -> &io::Error {
+        let at = self.failed.partition_point(|(i, _, _)| *i < index);
+        self.failed.insert(at, (index, addr, err));
+        &self.failed[at].2
+    }
+
+    fn into_failures(self) -> Vec<(SocketAddr, io::Error)> {
+        self.failed
+            .into_iter()
+            .map(|(_, addr, err)| (addr, err))
+            .collect()
+    }
 }
 
 impl Dial {
@@ -109,7 +128,7 @@ impl Dial {
             State::Connecting(race) => DialError::Timeout {
                 after,
                 started: race.plan.started_addrs().to_vec(),
-                failed: race.failed,
+                failed: race.into_failures(),
             },
             _ => DialError::Timeout {
                 after,
@@ -148,11 +167,10 @@ impl Dial {
                             Opened::Pending(a) => race.attempts.push(a),
                             Opened::Failed(err) => {
                                 race.plan.failed();
-                                race.failed.push((addr, err));
-                                let (addr, err) = race.failed.last().expect("just pushed");
+                                let err = race.failure(attempt, addr, err);
                                 connect_done(
                                     &self.trace,
-                                    *addr,
+                                    addr,
                                     attempt,
                                     ConnectOutcome::Failed(err),
                                 );
@@ -176,7 +194,7 @@ impl Dial {
                         let State::Connecting(race) = self.finish() else {
                             unreachable!();
                         };
-                        return Poll::Ready(Err(DialError::all_failed(race.failed)));
+                        return Poll::Ready(Err(DialError::all_failed(race.into_failures())));
                     }
                 }
             }
@@ -202,9 +220,13 @@ impl Dial {
                     Poll::Ready(Err(err)) => {
                         let loser = race.attempts.remove(i);
                         race.plan.failed();
-                        race.failed.push((loser.addr, err));
-                        let (addr, err) = race.failed.last().expect("just pushed");
-                        connect_done(&self.trace, *addr, loser.index, ConnectOutcome::Failed(err));
+                        let err = race.failure(loser.index, loser.addr, err);
+                        connect_done(
+                            &self.trace,
+                            loser.addr,
+                            loser.index,
+                            ConnectOutcome::Failed(err),
+                        );
                         failures = true;
                     }
                 }
@@ -256,6 +278,7 @@ impl Future for Dial {
                             if !this.dialer.options().allows(addr.ip()) {
                                 return Poll::Ready(Err(DialError::NoAddresses {
                                     host: addr.ip().to_string(),
+                                    reason: EXCLUDED,
                                 }));
                             }
                             this.start_race(vec![addr]);
@@ -278,9 +301,17 @@ impl Future for Dial {
                         Err(err) => return Poll::Ready(Err(DialError::Resolve(err))),
                     };
                     let options = this.dialer.options();
+                    let found = !ips.is_empty();
                     let usable: Vec<_> = ips.into_iter().filter(|ip| options.allows(*ip)).collect();
                     if usable.is_empty() {
-                        return Poll::Ready(Err(DialError::NoAddresses { host: host.into() }));
+                        return Poll::Ready(Err(DialError::NoAddresses {
+                            host: host.into(),
+                            reason: if found {
+                                EXCLUDED
+                            } else {
+                                "the resolver returned none"
+                            },
+                        }));
                     }
                     this.start_race(interleave(&usable, port));
                 }
@@ -293,13 +324,11 @@ impl Future for Dial {
 
 impl Drop for Dial {
     fn drop(&mut self) {
-        // A hook that panics while we unwind from another panic would abort the process.
-        if std::thread::panicking() {
-            return;
-        }
-        // Reports the attempts in flight as cancelled; a lookup in flight reports its
-        // own `DnsDone` when dropped here.
-        self.finish();
+        // Reports the attempts in flight as cancelled; a lookup in flight reports its own
+        // `DnsDone` when dropped here.
+        crate::trace::fire_from_drop(|| {
+            self.finish();
+        });
     }
 }
 
@@ -314,5 +343,28 @@ impl fmt::Debug for Dial {
         f.debug_struct("Dial")
             .field("state", &state)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_kept_in_attempt_order() {
+        let mut race = Race {
+            plan: Plan::new(Vec::new(), None),
+            attempts: Vec::new(),
+            failed: Vec::new(),
+            timer: None,
+        };
+        let addr = |i: u8| SocketAddr::from(([127, 0, 0, i], 80));
+        for i in [2u8, 0, 3, 1] {
+            let err = io::Error::other(format!("attempt {i}"));
+            let kept = race.failure(usize::from(i), addr(i), err);
+            assert_eq!(kept.to_string(), format!("attempt {i}"));
+        }
+        let order: Vec<SocketAddr> = race.into_failures().into_iter().map(|(a, _)| a).collect();
+        assert_eq!(order, [addr(0), addr(1), addr(2), addr(3)]);
     }
 }

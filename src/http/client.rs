@@ -1,11 +1,12 @@
 //! [`HttpClient`]: hyper-util's client over the traced [`Connector`], one [`HttpTrace`]
 //! per request.
 
+use std::cell::Cell;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
@@ -138,9 +139,11 @@ where
         };
         let capture = capture_connection(&mut request);
         let net = trace.net.clone();
+        static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
         let shared = Arc::new(Shared {
             trace,
             capture,
+            token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
             has_conn: AtomicBool::new(false),
             state: Mutex::default(),
         });
@@ -175,7 +178,10 @@ fn host_port(uri: &http::Uri) -> String {
 struct Shared {
     trace: HttpTrace,
     capture: CaptureConnection,
-    /// Set once `got_conn` has fired, so the request's task stops looking.
+    /// Names this request to the connections it dials (see `current_request`).
+    token: u64,
+    /// Set once `got_conn` has fired, so the request's task stops looking; a retry on
+    /// another connection is noticed by the body and the response instead.
     has_conn: AtomicBool,
     state: Mutex<ReqState>,
 }
@@ -194,20 +200,33 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Fires `got_conn` once, as soon as hyper-util has picked the connection.
+    /// Fires `got_conn` as soon as hyper-util has picked the connection, and again if it
+    /// retries the request on another one (a pooled connection that closed under it).
     fn got_conn(&self, state: &mut ReqState) -> bool {
-        if state.conn.is_some() {
-            return true;
-        }
         let info = self
             .capture
             .connection_metadata()
             .as_ref()
             .and_then(info_of);
         let Some(info) = info else {
-            return false;
+            return state.conn.is_some();
         };
-        let (reused, idle_time) = info.state().acquire(Instant::now());
+        let now = Instant::now();
+        match &state.conn {
+            Some(current) if current.same(&info) => return true,
+            Some(old) => {
+                old.state().release(now);
+                state.wrote = false;
+            }
+            None => {}
+        }
+        let (used_before, idle_time) = info.state().acquire(now);
+        // A connection this request dialed is new to it, even if a concurrent HTTP/2
+        // request got onto it first; any other connection is reused.
+        let reused = match info.state().dial.made_by {
+            Some(maker) => maker != self.token,
+            None => used_before,
+        };
         let event = GotConn {
             reused,
             was_idle: idle_time.is_some(),
@@ -245,6 +264,33 @@ impl Shared {
             self.trace.finished(complete);
         }
     }
+}
+
+thread_local! {
+    /// The token of the traced request being polled on this thread, for the connector
+    /// to stamp on the connections it dials for it.
+    static CURRENT_REQUEST: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// The traced request whose future is being polled right now, if any.
+pub(crate) fn current_request() -> Option<u64> {
+    CURRENT_REQUEST.try_with(Cell::get).ok().flatten()
+}
+
+/// Polls `f` with `token` as the current request, restoring the previous one after.
+fn as_request<R>(token: Option<u64>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = CURRENT_REQUEST.try_with(|c| c.set(self.0));
+        }
+    }
+    let previous = CURRENT_REQUEST
+        .try_with(|c| c.replace(token))
+        .ok()
+        .flatten();
+    let _restore = Restore(previous);
+    f()
 }
 
 fn info_of(connected: &Connected) -> Option<ConnectionInfo> {
@@ -315,7 +361,9 @@ impl Future for ResponseFuture {
                 shared.trace.get_conn(&this.host_port);
             }
         }
-        let result = Pin::new(&mut this.inner).poll(cx);
+        let token = this.shared.as_ref().map(|s| s.token);
+        let inner = &mut this.inner;
+        let result = as_request(token, || Pin::new(inner).poll(cx));
         if let Some(shared) = &this.shared {
             if !shared.has_conn.load(Ordering::Acquire) {
                 shared.got_conn(&mut shared.lock());
@@ -355,9 +403,7 @@ impl Future for ResponseFuture {
 impl Drop for ResponseFuture {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            if !std::thread::panicking() {
-                shared.release(None);
-            }
+            crate::trace::fire_from_drop(|| shared.release(None));
         }
     }
 }
@@ -424,9 +470,7 @@ impl Body for ResponseBody {
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.finish(false);
-        }
+        crate::trace::fire_from_drop(|| self.finish(false));
     }
 }
 

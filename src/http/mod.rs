@@ -5,6 +5,7 @@ mod client;
 mod timings;
 mod trace;
 
+pub(crate) use self::client::current_request;
 pub use self::client::{HttpClient, ResponseBody, ResponseFuture};
 pub use self::timings::{AttemptOutcome, AttemptTiming, Timings, TimingsRecorder};
 pub use self::trace::{GetConn, GotConn, GotFirstResponseByte, HttpTrace, WroteRequest};

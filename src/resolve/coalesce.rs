@@ -32,7 +32,8 @@ type SharedLookup = Shared<Pin<Box<dyn Future<Output = Answer> + Send>>>;
 /// one leaves, the lookup is dropped. A caller that goes away gets its `DnsDone` at once,
 /// with an error of kind [`Cancelled`](crate::ResolveErrorKind::Cancelled).
 ///
-/// IP literals are returned as they are, with no hooks; invalid names fail before any
+/// IP literals (`127.0.0.1`, `::1`, `[::1]`, and `fe80::1%eth0`, whose zone an `IpAddr`
+/// cannot keep) are returned as they are, with no hooks; invalid names fail before any
 /// hook or query. The wrapped resolver runs [`without_trace`](crate::without_trace), so its
 /// own connections never appear in the caller's trace.
 ///
@@ -224,7 +225,8 @@ impl Group {
         let resolver = self.resolver.clone();
         let host = host.to_owned();
         let lookup = async move {
-            let answer = without_trace(resolver.resolve(&host)).await;
+            // `resolve` itself runs inside the hidden scope too, not only its future.
+            let answer = without_trace(async { resolver.resolve(&host).await }).await;
             if let Some(group) = group.upgrade() {
                 group.remove(&key, &flight);
             }
@@ -262,6 +264,21 @@ fn take_if_same(
 ) -> Option<InFlight> {
     match flights.get(key) {
         Some(in_flight) if Arc::ptr_eq(&in_flight.flight, flight) => flights.remove(key),
+        _ => None,
+    }
+}
+
+/// `127.0.0.1`, `::1`, `[::1]` or `fe80::1%eth0` (the zone is dropped: an `IpAddr` has
+/// none; the dialer keeps it).
+fn ip_literal(host: &str) -> Option<IpAddr> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip = bare.split_once('%').map_or(bare, |(ip, _zone)| ip);
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) if bare.len() == ip.len() => Some(IpAddr::V4(v4)),
+        Ok(IpAddr::V6(v6)) => Some(IpAddr::V6(v6)),
         _ => None,
     }
 }
@@ -336,7 +353,7 @@ impl Future for Lookup {
                     if this.capture {
                         this.trace = current();
                     }
-                    if let Ok(ip) = this.host.parse::<IpAddr>() {
+                    if let Some(ip) = ip_literal(&this.host) {
                         this.state = State::Done;
                         return Poll::Ready(Ok(vec![ip]));
                     }
@@ -376,21 +393,19 @@ impl Future for Lookup {
 
 impl Drop for Lookup {
     fn drop(&mut self) {
-        let coalesced = match std::mem::replace(&mut self.state, State::Done) {
+        match std::mem::replace(&mut self.state, State::Done) {
             State::Waiting { shared, flight } => {
-                let coalesced = flight.joined.load(Ordering::Relaxed) > 1;
                 drop(shared);
                 self.group.leave(&self.host, &flight);
-                coalesced
             }
-            State::Starting => false,
+            State::Starting => {}
             State::Idle | State::Done => return,
-        };
-        // A hook that panics while we unwind from another panic would abort the process.
-        if !std::thread::panicking() {
-            let err = ResolveError::cancelled(&self.host);
-            self.dns_done(&[], coalesced, Some(&err));
         }
+        // A caller that leaves received no result, so it shared none (as Go reports).
+        crate::trace::fire_from_drop(|| {
+            let err = ResolveError::cancelled(&self.host);
+            self.dns_done(&[], false, Some(&err));
+        });
     }
 }
 
@@ -406,5 +421,23 @@ impl fmt::Debug for Lookup {
             .field("host", &self.host)
             .field("state", &state)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_literal;
+
+    #[test]
+    fn ip_literals_with_brackets_and_zones() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(ip_literal("127.0.0.1"), Some(ip("127.0.0.1")));
+        assert_eq!(ip_literal("::1"), Some(ip("::1")));
+        assert_eq!(ip_literal("[::1]"), Some(ip("::1")));
+        assert_eq!(ip_literal("fe80::1%eth0"), Some(ip("fe80::1")));
+        assert_eq!(ip_literal("[fe80::1%2]"), Some(ip("fe80::1")));
+        assert_eq!(ip_literal("127.0.0.1%eth0"), None);
+        assert_eq!(ip_literal("[127.0.0.1]"), Some(ip("127.0.0.1")));
+        assert_eq!(ip_literal("example.test"), None);
     }
 }
