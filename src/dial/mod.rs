@@ -1,7 +1,7 @@
 //! The traced [`Dialer`]: parse, resolve (shared), then race connection attempts as RFC
 //! 8305 Happy Eyeballs describes.
 
-mod addr;
+pub(crate) mod addr;
 mod attempt;
 mod error;
 mod future;
@@ -227,14 +227,8 @@ impl Dialer {
     /// # }
     /// ```
     pub fn dial_host(&self, host: &str, port: u16) -> Dial {
-        let target = addr::from_parts(host, port).map_err(|why| {
-            let input = if host.contains(':') && !host.starts_with('[') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
-            };
-            DialError::invalid(&input, why)
-        });
+        let target = addr::from_parts(host, port)
+            .map_err(|why| DialError::invalid(&format!("{host}:{port}"), why));
         Dial::new(self.clone(), target)
     }
 
