@@ -85,6 +85,8 @@ mod dial;
 mod http;
 mod resolve;
 mod scope;
+#[cfg(feature = "tracing")]
+mod spans;
 #[cfg(feature = "tls")]
 mod tls;
 mod trace;
