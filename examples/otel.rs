@@ -11,164 +11,145 @@
 //! two connection attempts into `tracing` spans, and `tracing-opentelemetry` hands them to
 //! the SDK, here with an in-memory exporter in place of an OTLP one.
 
-// Until Cargo.toml gives this example `required-features = ["tracing"]`, a build
-// without the feature gets a stub `main` instead of a compile error.
-#[cfg(not(feature = "tracing"))]
-fn main() {
-    eprintln!(
-        "this example needs the tracing feature: cargo run --example otel --features tracing"
-    );
-    std::process::exit(2);
-}
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
 
-#[cfg(feature = "tracing")]
+use nettrace::{Dialer, NetTrace, StaticResolver};
+use opentelemetry::trace::{SpanId, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use socket2::{Domain, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    example::main().await
+    // The pipeline: tracing -> tracing-opentelemetry -> SDK tracer -> exporter.
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let telemetry = tracing_opentelemetry::layer().with_tracer(provider.tracer("otel-example"));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(telemetry))?;
+
+    let peers = Scenario::start().await?;
+    println!(
+        "scenario: happy-eyeballs.test -> {} (black hole), {} (live)\n",
+        peers.hole, peers.live
+    );
+    let dialer = Dialer::builder()
+        .resolver(
+            StaticResolver::new().insert("happy-eyeballs.test", [peers.hole.ip(), peers.live.ip()]),
+        )
+        .build();
+
+    let checkout = tracing::info_span!("checkout", "app.cart" = 42);
+    let dial = dialer.dial_host("happy-eyeballs.test", peers.live.port());
+    let stream = nettrace::with_trace(NetTrace::tracing(), dial)
+        .instrument(checkout)
+        .await?;
+    println!("connected to {}\n", stream.peer_addr()?);
+
+    provider.force_flush()?;
+    let spans = exporter.get_finished_spans()?;
+    let first = spans.iter().map(|s| s.start_time).min();
+    print_tree(
+        &spans,
+        SpanId::INVALID,
+        first.unwrap_or(SystemTime::UNIX_EPOCH),
+        0,
+    );
+    provider.shutdown()?;
+    Ok(())
 }
 
-#[cfg(feature = "tracing")]
-mod example {
-    use std::net::SocketAddr;
-    use std::time::{Duration, SystemTime};
-
-    use nettrace::{Dialer, NetTrace, StaticResolver};
-    use opentelemetry::trace::{SpanId, TracerProvider as _};
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-    use socket2::{Domain, Socket, Type};
-    use tokio::net::{TcpListener, TcpStream};
-    use tracing::Instrument;
-    use tracing_subscriber::layer::SubscriberExt;
-
-    pub(crate) async fn main() -> Result<(), Box<dyn std::error::Error>> {
-        // The pipeline: tracing -> tracing-opentelemetry -> SDK tracer -> exporter.
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        let telemetry = tracing_opentelemetry::layer().with_tracer(provider.tracer("otel-example"));
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(telemetry))?;
-
-        let peers = Scenario::start().await?;
+/// Prints the spans under `parent`, in start order, with their attributes; times count
+/// from `epoch`.
+fn print_tree(spans: &[SpanData], parent: SpanId, epoch: SystemTime, depth: usize) {
+    let mut children: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == parent)
+        .collect();
+    children.sort_by_key(|s| s.start_time);
+    let indent = "  ".repeat(depth);
+    let ms = |from: SystemTime, to: SystemTime| {
+        to.duration_since(from)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64()
+            * 1000.0
+    };
+    for span in children {
         println!(
-            "scenario: happy-eyeballs.test -> {} (black hole), {} (live)\n",
-            peers.hole, peers.live
+            "{indent}{}  +{:.3} ms .. +{:.3} ms  status {:?}",
+            span.name,
+            ms(epoch, span.start_time),
+            ms(epoch, span.end_time),
+            span.status,
         );
-        let dialer = Dialer::builder()
-            .resolver(
-                StaticResolver::new()
-                    .insert("happy-eyeballs.test", [peers.hole.ip(), peers.live.ip()]),
-            )
-            .build();
-
-        let checkout = tracing::info_span!("checkout", "app.cart" = 42);
-        let dial = dialer.dial_host("happy-eyeballs.test", peers.live.port());
-        let stream = nettrace::with_trace(NetTrace::tracing(), dial)
-            .instrument(checkout)
-            .await?;
-        println!("connected to {}\n", stream.peer_addr()?);
-
-        provider.force_flush()?;
-        let spans = exporter.get_finished_spans()?;
-        let first = spans.iter().map(|s| s.start_time).min();
-        print_tree(
-            &spans,
-            SpanId::INVALID,
-            first.unwrap_or(SystemTime::UNIX_EPOCH),
-            0,
-        );
-        provider.shutdown()?;
-        Ok(())
-    }
-
-    /// Prints the spans under `parent`, in start order, with their attributes; times count
-    /// from `epoch`.
-    fn print_tree(spans: &[SpanData], parent: SpanId, epoch: SystemTime, depth: usize) {
-        let mut children: Vec<&SpanData> = spans
+        let mut attributes: Vec<_> = span
+            .attributes
             .iter()
-            .filter(|s| s.parent_span_id == parent)
+            // tracing-opentelemetry's own bookkeeping: code location, thread, busy/idle, target.
+            .filter(|kv| {
+                let key = kv.key.as_str();
+                !key.starts_with("code.")
+                    && !key.starts_with("thread.")
+                    && !key.ends_with("_ns")
+                    && key != "target"
+            })
             .collect();
-        children.sort_by_key(|s| s.start_time);
-        let indent = "  ".repeat(depth);
-        let ms = |from: SystemTime, to: SystemTime| {
-            to.duration_since(from)
-                .unwrap_or(Duration::ZERO)
-                .as_secs_f64()
-                * 1000.0
-        };
-        for span in children {
-            println!(
-                "{indent}{}  +{:.3} ms .. +{:.3} ms  status {:?}",
-                span.name,
-                ms(epoch, span.start_time),
-                ms(epoch, span.end_time),
-                span.status,
-            );
-            let mut attributes: Vec<_> = span
-                .attributes
-                .iter()
-                // tracing-opentelemetry's own bookkeeping: code location, thread, busy/idle, target.
-                .filter(|kv| {
-                    let key = kv.key.as_str();
-                    !key.starts_with("code.")
-                        && !key.starts_with("thread.")
-                        && !key.ends_with("_ns")
-                        && key != "target"
-                })
-                .collect();
-            attributes.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
-            for kv in attributes {
-                println!("{indent}    {} = {}", kv.key, kv.value);
-            }
-            print_tree(spans, span.span_context.span_id(), epoch, depth + 1);
+        attributes.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+        for kv in attributes {
+            println!("{indent}    {} = {}", kv.key, kv.value);
         }
+        print_tree(spans, span.span_context.span_id(), epoch, depth + 1);
     }
+}
 
-    /// The embedded peers: a black-holed `[::1]:P` and a live `127.0.0.1:P`.
-    struct Scenario {
-        hole: SocketAddr,
-        live: SocketAddr,
-        _listener: TcpListener,
-        _hole: Socket,
-        _fillers: Vec<TcpStream>,
-    }
+/// The embedded peers: a black-holed `[::1]:P` and a live `127.0.0.1:P`.
+struct Scenario {
+    hole: SocketAddr,
+    live: SocketAddr,
+    _listener: TcpListener,
+    _hole: Socket,
+    _fillers: Vec<TcpStream>,
+}
 
-    impl Scenario {
-        async fn start() -> std::io::Result<Scenario> {
-            let mut last_err = None;
-            for _ in 0..20 {
-                let listener = TcpListener::bind("127.0.0.1:0").await?;
-                let live = listener.local_addr()?;
-                let hole_addr = SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], live.port()));
-                match black_hole(hole_addr).await {
-                    Ok((hole, fillers)) => {
-                        return Ok(Scenario {
-                            hole: hole_addr,
-                            live,
-                            _listener: listener,
-                            _hole: hole,
-                            _fillers: fillers,
-                        })
-                    }
-                    Err(err) => last_err = Some(err),
+impl Scenario {
+    async fn start() -> std::io::Result<Scenario> {
+        let mut last_err = None;
+        for _ in 0..20 {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let live = listener.local_addr()?;
+            let hole_addr = SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], live.port()));
+            match black_hole(hole_addr).await {
+                Ok((hole, fillers)) => {
+                    return Ok(Scenario {
+                        hole: hole_addr,
+                        live,
+                        _listener: listener,
+                        _hole: hole,
+                        _fillers: fillers,
+                    })
                 }
+                Err(err) => last_err = Some(err),
             }
-            Err(last_err.expect("tried at least once"))
         }
+        Err(last_err.expect("tried at least once"))
     }
+}
 
-    /// A listener with `listen(0)` whose accept queue is then filled, so the kernel drops
-    /// every further SYN.
-    async fn black_hole(addr: SocketAddr) -> std::io::Result<(Socket, Vec<TcpStream>)> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        socket.bind(&addr.into())?;
-        socket.listen(0)?;
-        let mut fillers = Vec::new();
-        while let Ok(filler) =
-            tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await
-        {
-            fillers.push(filler?);
-        }
-        Ok((socket, fillers))
+/// A listener with `listen(0)` whose accept queue is then filled, so the kernel drops
+/// every further SYN.
+async fn black_hole(addr: SocketAddr) -> std::io::Result<(Socket, Vec<TcpStream>)> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.bind(&addr.into())?;
+    socket.listen(0)?;
+    let mut fillers = Vec::new();
+    while let Ok(filler) =
+        tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await
+    {
+        fillers.push(filler?);
     }
+    Ok((socket, fillers))
 }
