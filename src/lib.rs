@@ -114,8 +114,8 @@ pub use crate::trace::{ConnectDone, ConnectOutcome, ConnectStart, DnsDone, DnsSt
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use crate::trace::{TlsHandshakeDone, TlsHandshakeStart};
 
-/// Internals exposed only for the crate's own benchmarks. Not part of the API: anything
-/// here may change or disappear in any release.
+/// Internals exposed only for the crate's own benchmarks and fuzz targets. Not part of
+/// the API: anything here may change or disappear in any release.
 #[doc(hidden)]
 pub mod __private {
     use std::net::SocketAddr;
@@ -126,6 +126,21 @@ pub mod __private {
         if let Some(trace) = crate::current() {
             trace.connect_start(addr, attempt);
         }
+    }
+
+    /// Parses a dial target (`host:port`, `[v6]:port`) exactly as [`Dialer::dial`] does,
+    /// without resolving or connecting: the entry point of the `parse_target` fuzz target.
+    ///
+    /// [`Dialer::dial`]: crate::Dialer::dial
+    ///
+    /// # Errors
+    ///
+    /// The reason the input is not a valid target, as [`DialError::InvalidAddress`] gives
+    /// it.
+    ///
+    /// [`DialError::InvalidAddress`]: crate::DialError::InvalidAddress
+    pub fn __parse_target(input: &str) -> Result<(), &'static str> {
+        crate::dial::addr::parse(input).map(drop)
     }
 }
 
