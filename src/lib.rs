@@ -76,6 +76,11 @@
 //! - `http` (implies `hyper`): `HttpClient`,
 //!   `HttpTrace` (Go `httptrace`-style hooks) and curl-compatible
 //!   `Timings`.
+//! - `tracing`: `NetTrace::tracing()` (and, with `http`, `HttpTrace::tracing()`): every
+//!   lookup, connection attempt, TLS handshake and request as a `tracing` span with
+//!   OpenTelemetry semantic-convention fields.
+//! - `cli`: the `nettrace` binary (`cargo run --features cli -- demo`); its dependencies
+//!   (clap, anyhow, serde_json, rcgen, hickory-proto) build only with this feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "hyper")]
@@ -144,7 +149,8 @@ pub mod __private {
     }
 }
 
-/// Compiles and runs the README's examples as doctests, so they cannot rot.
-#[cfg(doctest)]
+/// Compiles and runs the README's examples as doctests, so they cannot rot. (Some use
+/// the `http`, `tls` and `tracing` features.)
+#[cfg(all(doctest, feature = "http", feature = "tls", feature = "tracing"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

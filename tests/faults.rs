@@ -296,8 +296,8 @@ async fn a_panicking_hook_reaches_only_its_own_dial() {
         assert!(err.is_panic());
         assert_eq!(message(err.into_panic().as_ref()), want);
         // The events recorded still pair up: a dial dropped after a panic reports its
-        // pending `DnsDone` and `ConnectDone` like any dropped dial. (Not yet when the
-        // `ConnectStart` hook itself panicked: see the ignored test below.)
+        // pending `DnsDone` and `ConnectDone` like any dropped dial, also when the
+        // `ConnectStart` hook itself panicked.
         let events = rec.events();
         let count = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
         assert_eq!(
@@ -305,13 +305,11 @@ async fn a_panicking_hook_reaches_only_its_own_dial() {
             count(|e| matches!(e, Event::DnsDone { .. })),
             "{want}: {events:?}"
         );
-        if !want.starts_with("connect_start") {
-            assert_eq!(
-                count(|e| matches!(e, Event::ConnectStart(..))),
-                count(|e| matches!(e, Event::ConnectDone(..))),
-                "{want}: {events:?}"
-            );
-        }
+        assert_eq!(
+            count(|e| matches!(e, Event::ConnectStart(..))),
+            count(|e| matches!(e, Event::ConnectDone(..))),
+            "{want}: {events:?}"
+        );
     }
     for (task, rec) in good {
         let stream = task.await.expect("no panic here").expect("connects");
@@ -385,23 +383,18 @@ async fn the_panic_reaches_the_caller_and_the_dialer_stays_usable() {
         let dns_starts = rec.count(|e| matches!(e, Event::DnsStart(..)));
         let dns_dones = rec.count(|e| matches!(e, Event::DnsDone { .. }));
         assert_eq!(dns_starts, dns_dones, "{hook}: {events:?}");
-        if hook != "connect_start" {
-            let starts = rec.count(|e| matches!(e, Event::ConnectStart(..)));
-            let dones = rec.count(|e| matches!(e, Event::ConnectDone(..)));
-            assert_eq!(starts, dones, "{hook}: {events:?}");
-        }
+        let starts = rec.count(|e| matches!(e, Event::ConnectStart(..)));
+        let dones = rec.count(|e| matches!(e, Event::ConnectDone(..)));
+        assert_eq!(starts, dones, "{hook}: {events:?}");
 
         let stream = dialer.dial(&target).await.unwrap();
         assert_eq!(stream.peer_addr().unwrap(), live.addr);
     }
 }
 
-/// A panic in a `ConnectStart` hook leaves the other traces in scope with a
-/// `ConnectStart` and no `ConnectDone`: the attempt is not yet in the race when the hook
-/// runs, so the dial's drop does not report it. (Lookups handle the same case for
-/// `DnsStart` with their `Starting` state.) Ignored until the dial reports it.
+/// A panic in a `ConnectStart` hook still gives the other traces in scope their
+/// `ConnectDone`: the dial's drop reports the attempt whose start hooks were running.
 #[tokio::test]
-#[ignore = "known gap: a panicking ConnectStart hook leaves an unpaired ConnectStart"]
 async fn a_panicking_connect_start_hook_still_pairs_the_attempt() {
     let live = Live::on("127.0.0.1").await;
     let rec = Recorder::new();

@@ -69,6 +69,9 @@ struct Race {
     failed: Vec<(usize, SocketAddr, io::Error)>,
     /// Wakes the dial when the next attempt is due; made on first need.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The attempt whose `ConnectStart` hooks are running: if one panics, the drop still
+    /// owes it a `ConnectDone`.
+    starting: Option<(usize, SocketAddr)>,
 }
 
 /// Why addresses were left out (the `NoAddresses` reason).
@@ -118,6 +121,9 @@ impl Dial {
             for attempt in &race.attempts {
                 self.connect_done(attempt.addr, attempt.index, ConnectOutcome::Cancelled);
             }
+            if let Some((index, addr)) = race.starting {
+                self.connect_done(addr, index, ConnectOutcome::Cancelled);
+            }
         }
         state
     }
@@ -146,6 +152,7 @@ impl Dial {
             attempts: Vec::with_capacity(1),
             failed: Vec::new(),
             timer: None,
+            starting: None,
         });
     }
 
@@ -158,11 +165,13 @@ impl Dial {
                 };
                 match race.plan.step(Instant::now()) {
                     Step::Start { attempt, addr } => {
+                        race.starting = Some((attempt, addr));
                         self.connect_start(addr, attempt);
                         let opened = Attempt::open(attempt, addr, self.dialer.options());
                         let State::Connecting(race) = &mut self.state else {
                             unreachable!();
                         };
+                        race.starting = None;
                         match opened {
                             Opened::Pending(a) => race.attempts.push(a),
                             Opened::Failed(err) => {
@@ -357,6 +366,7 @@ mod tests {
             attempts: Vec::new(),
             failed: Vec::new(),
             timer: None,
+            starting: None,
         };
         let addr = |i: u8| SocketAddr::from(([127, 0, 0, i], 80));
         for i in [2u8, 0, 3, 1] {
