@@ -11,14 +11,15 @@
 //! two connection attempts into `tracing` spans, and `tracing-opentelemetry` hands them to
 //! the SDK, here with an in-memory exporter in place of an OTLP one.
 
-use std::net::SocketAddr;
+#[path = "support/scenario.rs"]
+mod scenario;
+
 use std::time::{Duration, SystemTime};
 
 use nettrace::{Dialer, NetTrace, StaticResolver};
 use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use socket2::{Domain, Socket, Type};
-use tokio::net::{TcpListener, TcpStream};
+use scenario::Scenario;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -104,52 +105,4 @@ fn print_tree(spans: &[SpanData], parent: SpanId, epoch: SystemTime, depth: usiz
         }
         print_tree(spans, span.span_context.span_id(), epoch, depth + 1);
     }
-}
-
-/// The embedded peers: a black-holed `[::1]:P` and a live `127.0.0.1:P`.
-struct Scenario {
-    hole: SocketAddr,
-    live: SocketAddr,
-    _listener: TcpListener,
-    _hole: Socket,
-    _fillers: Vec<TcpStream>,
-}
-
-impl Scenario {
-    async fn start() -> std::io::Result<Scenario> {
-        let mut last_err = None;
-        for _ in 0..20 {
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            let live = listener.local_addr()?;
-            let hole_addr = SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], live.port()));
-            match black_hole(hole_addr).await {
-                Ok((hole, fillers)) => {
-                    return Ok(Scenario {
-                        hole: hole_addr,
-                        live,
-                        _listener: listener,
-                        _hole: hole,
-                        _fillers: fillers,
-                    })
-                }
-                Err(err) => last_err = Some(err),
-            }
-        }
-        Err(last_err.expect("tried at least once"))
-    }
-}
-
-/// A listener with `listen(0)` whose accept queue is then filled, so the kernel drops
-/// every further SYN.
-async fn black_hole(addr: SocketAddr) -> std::io::Result<(Socket, Vec<TcpStream>)> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.bind(&addr.into())?;
-    socket.listen(0)?;
-    let mut fillers = Vec::new();
-    while let Ok(filler) =
-        tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await
-    {
-        fillers.push(filler?);
-    }
-    Ok((socket, fillers))
 }
