@@ -9,6 +9,7 @@ mod args;
 mod collect;
 mod demo;
 mod export;
+mod parse;
 mod render;
 mod run;
 

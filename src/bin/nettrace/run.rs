@@ -2,7 +2,7 @@
 
 use std::error::Error as StdError;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,7 +36,7 @@ impl Failure {
         }
     }
 
-    fn usage(message: impl Into<String>) -> Failure {
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
         Failure::new(2, "usage", message)
     }
 }
@@ -74,7 +74,7 @@ pub(crate) fn dialer(common: &CommonArgs) -> Result<Dialer, Failure> {
     };
     let mut overrides = StaticResolver::new();
     for entry in &common.resolve {
-        let (host, addr) = parse_resolve(entry)?;
+        let (host, addr) = crate::parse::resolve_entry(entry).map_err(Failure::usage)?;
         overrides = overrides.insert(host, [addr]);
     }
     // TCP_NODELAY on, as curl does: small request writes must not wait for the
@@ -94,18 +94,6 @@ pub(crate) fn dialer(common: &CommonArgs) -> Result<Dialer, Failure> {
         builder = builder.attempt_delay(Duration::from_millis(ms));
     }
     Ok(builder.build())
-}
-
-/// `HOST:PORT:ADDR`, where ADDR may be a bracketed IPv6 address.
-fn parse_resolve(entry: &str) -> Result<(&str, IpAddr), Failure> {
-    let bad = || Failure::usage(format!("--resolve wants HOST:PORT:ADDR, not {entry:?}"));
-    let (host, rest) = entry.split_once(':').ok_or_else(bad)?;
-    let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(bad());
-    }
-    let addr = addr.trim_start_matches('[').trim_end_matches(']');
-    Ok((host, addr.parse().map_err(|_| bad())?))
 }
 
 pub(crate) fn seconds(secs: f64, flag: &str) -> Result<Duration, Failure> {
@@ -302,23 +290,7 @@ fn client(args: &HttpArgs, common: &CommonArgs) -> Result<HttpClient<Full<Bytes>
 
 /// A URL; `http://` is assumed when it has no scheme, as curl does.
 pub(crate) fn parse_url(url: &str) -> Result<Uri, Failure> {
-    let bad = |why: &str| Failure::new(3, "bad_url", format!("bad URL {url:?}: {why}"));
-    let with_scheme = if url.contains("://") {
-        url.to_owned()
-    } else {
-        format!("http://{url}")
-    };
-    let uri: Uri = with_scheme
-        .parse()
-        .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        _ => return Err(bad("only http:// and https:// are supported")),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(bad("no host"));
-    }
-    Ok(uri)
+    crate::parse::url(url).map_err(|message| Failure::new(3, "bad_url", message))
 }
 
 fn build_request(
