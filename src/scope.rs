@@ -174,13 +174,6 @@ pin_project! {
 }
 
 impl<F> Scoped<F> {
-    /// Runs `future` in the scope around its first poll, as if it were not wrapped; for
-    /// crate types that hold a `Scoped` but have no trace of their own to add.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) fn inherit(future: F) -> Scoped<F> {
-        Scoped::new(None, true, future)
-    }
-
     fn new(trace: Option<NetTrace>, compose: bool, future: F) -> Scoped<F> {
         Scoped {
             trace,
@@ -196,10 +189,9 @@ impl<F: Future> Future for Scoped<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         if std::mem::take(this.compose) {
-            *this.trace = match (this.trace.take(), current()) {
-                (Some(inner), Some(outer)) => Some(inner.compose(&outer)),
-                (inner, outer) => inner.or(outer),
-            };
+            if let (Some(inner), Some(outer)) = (this.trace.as_ref(), current()) {
+                *this.trace = Some(inner.compose(&outer));
+            }
         }
         let future = this
             .future

@@ -125,7 +125,8 @@ where
                 shared: None,
             });
             return ResponseFuture {
-                inner: Scoped::inherit(self.inner.request(request)),
+                // An empty trace: the one in scope applies unchanged.
+                inner: with_trace(crate::NetTrace::new(), self.inner.request(request)),
                 shared: None,
                 host_port: String::new(),
                 state: State::Idle,

@@ -143,36 +143,14 @@ impl TimingsRecorder {
     /// Returns a trace that records into this recorder; add your own hooks to it if you
     /// like. Use it for one request.
     pub fn trace(&self) -> HttpTrace {
-        HttpTrace {
-            recorder: Some(self.clone()),
-            ..HttpTrace::default()
-        }
-    }
-
-    /// The same recording, through ordinary hooks (for a second recorder in one trace).
-    pub(crate) fn as_hooks(&self) -> HttpTrace {
         let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self.clone());
         HttpTrace::new()
-            .on_get_conn(move |_| a.get_conn())
-            .on_got_conn(move |e| b.got_conn(e))
-            .on_got_first_response_byte(move |e| c.first_byte(e.status, e.version))
-            .on_finished(move |_| d.finished())
-    }
-
-    pub(crate) fn get_conn(&self) {
-        self.with(|r| r.start = Some(Instant::now()));
-    }
-
-    pub(crate) fn got_conn(&self, event: &GotConn) {
-        self.with(|r| r.got_conn = Some((Instant::now(), event.clone())));
-    }
-
-    pub(crate) fn first_byte(&self, status: StatusCode, version: Version) {
-        self.with(|r| r.first_byte = Some((Instant::now(), status, version)));
-    }
-
-    pub(crate) fn finished(&self) {
-        self.with(|r| r.finished = Some(Instant::now()));
+            .on_get_conn(move |_| a.with(|r| r.start = Some(Instant::now())))
+            .on_got_conn(move |e| b.with(|r| r.got_conn = Some((Instant::now(), e.clone()))))
+            .on_got_first_response_byte(move |e| {
+                c.with(|r| r.first_byte = Some((Instant::now(), e.status, e.version)))
+            })
+            .on_finished(move |_| d.with(|r| r.finished = Some(Instant::now())))
     }
 
     fn with(&self, f: impl FnOnce(&mut Recorded)) {

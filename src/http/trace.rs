@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use http::{StatusCode, Version};
 
-use super::timings::TimingsRecorder;
 use crate::connector::ConnectionInfo;
 use crate::trace::NetTrace;
 
@@ -36,24 +35,10 @@ type GetConnHook = Arc<dyn Fn(&GetConn<'_>) + Send + Sync>;
 ///     .on_got_first_response_byte(|e| println!("first byte: {}", e.status));
 /// # drop(trace);
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct HttpTrace {
     pub(crate) net: NetTrace,
     pub(crate) hooks: Arc<HttpHooks>,
-    /// A timings recorder, called directly rather than through boxed hooks: a recorded
-    /// request then costs no allocation for its hooks.
-    pub(crate) recorder: Option<TimingsRecorder>,
-}
-
-impl Default for HttpTrace {
-    fn default() -> HttpTrace {
-        static EMPTY: std::sync::LazyLock<Arc<HttpHooks>> = std::sync::LazyLock::new(Arc::default);
-        HttpTrace {
-            net: NetTrace::default(),
-            hooks: Arc::clone(&EMPTY),
-            recorder: None,
-        }
-    }
 }
 
 #[derive(Clone, Default)]
@@ -110,7 +95,7 @@ pub struct GotFirstResponseByte {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Finished {
     /// Whether the whole body was read (rather than dropped early).
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) complete: bool,
 }
 
@@ -149,18 +134,6 @@ impl HttpTrace {
     /// ```
     #[must_use]
     pub fn and(mut self, other: HttpTrace) -> HttpTrace {
-        let other = match (&self.recorder, other.recorder.clone()) {
-            (None, theirs) => {
-                self.recorder = theirs;
-                other
-            }
-            // Only one recorder is called directly; the other goes through hooks.
-            (Some(_), Some(theirs)) => theirs.as_hooks().and(HttpTrace {
-                recorder: None,
-                ..other
-            }),
-            (Some(_), None) => other,
-        };
         self.net = self.net.compose(&other.net);
         let (mine, theirs) = (Arc::make_mut(&mut self.hooks), &*other.hooks);
         mine.get_conn.extend(theirs.get_conn.iter().cloned());
@@ -253,17 +226,11 @@ impl HttpTrace {
     }
 
     pub(crate) fn get_conn(&self, host_port: &str) {
-        if let Some(recorder) = &self.recorder {
-            recorder.get_conn();
-        }
         let event = GetConn { host_port };
         self.hooks.get_conn.iter().for_each(|h| h(&event));
     }
 
     pub(crate) fn got_conn(&self, event: &GotConn) {
-        if let Some(recorder) = &self.recorder {
-            recorder.got_conn(event);
-        }
         self.hooks.got_conn.iter().for_each(|h| h(event));
     }
 
@@ -273,17 +240,11 @@ impl HttpTrace {
     }
 
     pub(crate) fn first_byte(&self, status: StatusCode, version: Version) {
-        if let Some(recorder) = &self.recorder {
-            recorder.first_byte(status, version);
-        }
         let event = GotFirstResponseByte { status, version };
         self.hooks.first_byte.iter().for_each(|h| h(&event));
     }
 
     pub(crate) fn finished(&self, complete: bool) {
-        if let Some(recorder) = &self.recorder {
-            recorder.finished();
-        }
         let event = Finished { complete };
         self.hooks.finished.iter().for_each(|h| h(&event));
     }
