@@ -18,7 +18,7 @@
 
 use std::future::{poll_fn, ready, Ready};
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -28,13 +28,19 @@ use http::Uri;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use nettrace::{ConnectOutcome, Dialer, NetTrace, StaticResolver};
-use socket2::{Domain, Socket, Type};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tower_service::Service;
 
 mod support;
+
+// The tests' black hole: a listener whose accept queue is full.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../tests/support/net.rs"]
+mod net;
+
+use net::BlackHole;
 
 const LITERAL: &str = "connect_ip_literal";
 const FALLBACK: &str = "happy_eyeballs_fallback";
@@ -194,95 +200,46 @@ fn connect_ip_literal(c: &mut Criterion) {
         "hyper_util_http_connector",
     ];
     support::print_time_ratios(LITERAL, "tokio_connect", &others);
-    let Some(base) = support::mean_ns(LITERAL, "tokio_connect") else {
-        return;
-    };
-    println!("\n{LITERAL}: connects/s (1e9 / mean ns), rate relative to tokio_connect");
-    for bench in std::iter::once("tokio_connect").chain(others) {
-        if let Some(t) = support::mean_ns(LITERAL, bench) {
-            println!("  {bench:<28} {:>10.0} /s  {:>6.3}x", 1e9 / t, base / t);
-        }
-    }
+    support::print_rate_ratios(LITERAL, "tokio_connect", &others);
 }
 
-/// Rate ratios from alternating rounds: tokio, Dialer with no trace, Dialer with no-op
-/// hooks, 300 connects each, 15 times over; the median of the per-round ratios. Slow
-/// drifts of a shared machine hit all three alike, which the criterion means above do not
-/// guarantee.
+/// Rate ratios from side-by-side rounds of 300 connects each (tokio, Dialer with no
+/// trace, Dialer with no-op hooks), 15 rounds; see `support::paired`.
 fn paired(rt: &Runtime, addr: SocketAddr, dialer: &Dialer, noop: &NetTrace) {
     const ROUNDS: usize = 15;
     const PER_ROUND: usize = 300;
     let target = addr.to_string();
-    let (mut no_trace, mut noop_hooks) = (Vec::new(), Vec::new());
-    rt.block_on(async {
-        for _ in 0..ROUNDS {
-            let start = Instant::now();
-            for _ in 0..PER_ROUND {
-                finish(TcpStream::connect(addr).await.unwrap()).await;
+    // One batch: PER_ROUND sequential connects, timed.
+    macro_rules! batch {
+        ($connect:expr) => {
+            &mut || {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..PER_ROUND {
+                        finish($connect.await.unwrap()).await;
+                    }
+                    start.elapsed()
+                })
             }
-            let tokio = start.elapsed().as_secs_f64();
-            let start = Instant::now();
-            for _ in 0..PER_ROUND {
-                finish(dialer.dial(&target).await.unwrap()).await;
-            }
-            no_trace.push(tokio / start.elapsed().as_secs_f64());
-            let start = Instant::now();
-            for _ in 0..PER_ROUND {
-                let dial = nettrace::with_trace(noop.clone(), dialer.dial(&target));
-                finish(dial.await.unwrap()).await;
-            }
-            noop_hooks.push(tokio / start.elapsed().as_secs_f64());
-        }
-    });
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    println!(
-        "\n{LITERAL}: paired rate ratio to tokio_connect, median of {ROUNDS} alternating rounds"
+        };
+    }
+    let ratios = support::paired(
+        ROUNDS,
+        &mut [
+            batch!(TcpStream::connect(addr)),
+            batch!(dialer.dial(&target)),
+            batch!(nettrace::with_trace(noop.clone(), dialer.dial(&target))),
+        ],
     );
+    println!("\n{LITERAL}: paired rate ratio to tokio_connect, median of {ROUNDS} rounds");
     println!(
         "  dialer_no_trace              {:.3}  (target >= 0.97)",
-        median(&mut no_trace)
+        ratios[0]
     );
     println!(
         "  dialer_noop_hooks            {:.3}  (target >= 0.95)",
-        median(&mut noop_hooks)
+        ratios[1]
     );
-}
-
-/// A listener whose accept queue is full, so the kernel drops further SYNs and a connect
-/// to it hangs like one to a dead host. Copied from `tests/support/net.rs`.
-#[derive(Debug)]
-struct BlackHole {
-    _listener: Socket,
-    _fillers: Vec<TcpStream>,
-}
-
-impl BlackHole {
-    async fn on(addr: SocketAddr) -> BlackHole {
-        let listener = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
-        listener.set_reuse_address(true).unwrap();
-        listener.bind(&addr.into()).unwrap();
-        listener.listen(0).unwrap();
-        // Fill the accept queue: connect until a connect no longer completes.
-        let mut fillers = Vec::new();
-        loop {
-            match tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => fillers.push(stream),
-                Ok(Err(err)) => panic!("filling the black hole at {addr}: {err}"),
-                Err(_) => break,
-            }
-            assert!(
-                fillers.len() < 16,
-                "the accept queue of {addr} never filled"
-            );
-        }
-        BlackHole {
-            _listener: listener,
-            _fillers: fillers,
-        }
-    }
 }
 
 /// A live `127.0.0.1:P` and a black-holed `[::1]:P` on the same port `P`.
@@ -290,8 +247,7 @@ fn fallback_pair(rt: &Runtime) -> (u16, BlackHole) {
     for _ in 0..20 {
         let port = serve(rt, "127.0.0.1", 0).port();
         if std::net::TcpListener::bind(("::1", port)).is_ok() {
-            let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port);
-            return (port, rt.block_on(BlackHole::on(v6)));
+            return (port, rt.block_on(BlackHole::on_port("::1", port)));
         }
     }
     panic!("no port free on both 127.0.0.1 and ::1");

@@ -110,9 +110,8 @@ fn keepalive(c: &mut Criterion) {
     );
 }
 
-/// Rate ratios from alternating rounds of 500 requests each (plain, untraced, recorded),
-/// 21 times over; the median of the per-round ratios, which slow drifts of a shared
-/// machine cannot bias.
+/// Rate ratios from side-by-side rounds of 500 requests each (plain, untraced, plain
+/// again, recorded), 21 rounds; see `support::paired`.
 fn paired(
     rt: &tokio::runtime::Runtime,
     plain: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
@@ -121,45 +120,50 @@ fn paired(
 ) {
     const ROUNDS: usize = 21;
     const PER_ROUND: usize = 500;
-    let (mut untraced, mut recorded) = (Vec::new(), Vec::new());
-    rt.block_on(async {
-        for _ in 0..ROUNDS {
-            let start = Instant::now();
-            for _ in 0..PER_ROUND {
+    // One batch: PER_ROUND sequential requests, timed.
+    macro_rules! batch {
+        ($($request:tt)*) => {
+            &mut || {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..PER_ROUND {
+                        $($request)*
+                    }
+                    start.elapsed()
+                })
+            }
+        };
+    }
+    let ratios = support::paired(
+        ROUNDS,
+        &mut [
+            batch! {
                 let response = plain.request(get(uri)).await.unwrap();
                 response.into_body().collect().await.unwrap();
-            }
-            let base = start.elapsed().as_secs_f64();
-            let start = Instant::now();
-            for _ in 0..PER_ROUND {
+            },
+            batch! {
                 let response = traced.request(get(uri)).await.unwrap();
                 response.into_body().collect().await.unwrap();
-            }
-            untraced.push(base / start.elapsed().as_secs_f64());
-            let start = Instant::now();
-            for _ in 0..PER_ROUND {
+            },
+            // A/A: the baseline again, to show how far identical work drifts.
+            batch! {
+                let response = plain.request(get(uri)).await.unwrap();
+                response.into_body().collect().await.unwrap();
+            },
+            batch! {
                 let recorder = TimingsRecorder::new();
                 let response = traced.send(get(uri), recorder.trace()).await.unwrap();
                 response.into_body().collect().await.unwrap();
                 std::hint::black_box(recorder.timings());
-            }
-            recorded.push(base / start.elapsed().as_secs_f64());
-        }
-    });
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    println!(
-        "\nkeepalive_get: paired rate ratio to hyper_util_http_connector, median of {ROUNDS} alternating rounds"
+            },
+        ],
     );
-    println!(
-        "  nettrace_untraced            {:.3}",
-        median(&mut untraced)
-    );
+    println!("\nkeepalive_get: paired rate ratio to hyper_util_http_connector, median of {ROUNDS} rounds");
+    println!("  hyper_util again (A/A)       {:.3}", ratios[1]);
+    println!("  nettrace_untraced            {:.3}", ratios[0]);
     println!(
         "  nettrace_timings_recorder    {:.3}  (target >= 0.97)",
-        median(&mut recorded)
+        ratios[2]
     );
 }
 

@@ -56,3 +56,31 @@ pub fn print_rate_ratios(group: &str, baseline: &str, benches: &[&str]) {
         }
     }
 }
+
+/// Runs each of `variants` (each times one batch of the same work) once per round, for
+/// `rounds` rounds, rotating which goes first so that none always follows another. For
+/// each variant after the first, returns the median over rounds of the first's time
+/// divided by its own: its rate relative to the first, measured side by side, which slow
+/// drifts of a shared machine cannot bias.
+pub fn paired(rounds: usize, variants: &mut [&mut dyn FnMut() -> std::time::Duration]) -> Vec<f64> {
+    let n = variants.len();
+    let mut ratios = vec![Vec::with_capacity(rounds); n];
+    for round in 0..rounds {
+        let mut times = vec![0.0; n];
+        for k in 0..n {
+            let i = (round + k) % n;
+            times[i] = variants[i]().as_secs_f64();
+        }
+        for i in 1..n {
+            ratios[i].push(times[0] / times[i]);
+        }
+    }
+    ratios
+        .into_iter()
+        .skip(1)
+        .map(|mut r| {
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        })
+        .collect()
+}
