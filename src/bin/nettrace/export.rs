@@ -46,13 +46,25 @@ fn hop(report: &HopReport) -> Value {
         "local_addr": h.local.map(|a| a.to_string()),
         "body_bytes": report.body_bytes,
         "headers": report.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-        "timings_ms": {
-            "namelookup": rel(h.dns.as_ref().and_then(|d| d.end)),
-            "connect": rel(h.connected_at()),
-            "appconnect": rel(h.tls.as_ref().filter(|t| t.error.is_none()).and_then(|t| t.end)),
-            "pretransfer": rel(h.got_conn),
-            "starttransfer": rel(h.first_byte),
-            "total": rel(h.done),
+        "timings_ms": match &report.timings {
+            // A request: the library's curl-compatible timings.
+            Some(t) => json!({
+                "namelookup": ms_opt(t.namelookup),
+                "connect": ms_opt(t.connect),
+                "appconnect": ms_opt(t.appconnect),
+                "pretransfer": ms_opt(t.pretransfer),
+                "starttransfer": ms_opt(t.starttransfer),
+                "total": ms_opt(t.total),
+            }),
+            // A dial: lookup and connect only.
+            None => json!({
+                "namelookup": rel(h.dns.as_ref().and_then(|d| d.end)),
+                "connect": rel(h.connected_at()),
+                "appconnect": null,
+                "pretransfer": null,
+                "starttransfer": null,
+                "total": null,
+            }),
         },
         "dns": h.dns.as_ref().map(|d| json!({
             "host": d.host,

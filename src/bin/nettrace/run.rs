@@ -59,6 +59,8 @@ pub(crate) struct HopReport {
     pub(crate) version: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body_bytes: u64,
+    /// The library's curl-compatible timings of a request (none for a dial).
+    pub(crate) timings: Option<nettrace::Timings>,
 }
 
 /// The flags that shape a dialer.
@@ -233,6 +235,7 @@ async fn http_hops(
         }
         collector.done();
         hop.hop = collector.hop();
+        hop.timings = Some(recorder.timings());
         report.hops.push(hop);
         if !follow {
             return Ok(());
