@@ -249,11 +249,7 @@ async fn five_hundred_concurrent_dials_share_one_lookup() {
         Entry::new().a("127.0.0.1").a_delay(delay).aaaa_delay(delay),
     );
     let live = Live::on("127.0.0.1").await;
-    let dialer = Dialer::builder()
-        .resolver(nettrace::HickoryResolver::with_name_servers(&[
-            server.addr()
-        ]))
-        .build();
+    let dialer = Dialer::builder().resolver(server.resolver()).build();
     let rec = Recorder::new();
 
     let dials = (0..500).map(|_| {

@@ -18,21 +18,18 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use nettrace::{
-    ConnectOutcome, DialError, Dialer, NetTrace, Resolve, ResolveError, ResolveErrorKind, Resolving,
-};
+use nettrace::{DialError, Dialer, Resolve, ResolveError, ResolveErrorKind, Resolving};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::record::{Event, Outcome};
+use crate::support::record::{Event, Outcome, Recorder};
 
 /// Real-socket cases per run; each runs one to four dials at once.
 const CASES: u32 = 200;
@@ -448,57 +445,19 @@ impl Resolve for ScenarioResolver {
     }
 }
 
-/// Records every event, and every event that fires once the dial has returned or been
-/// dropped (there must be none).
-#[derive(Clone, Default)]
-struct Watch {
-    events: Arc<Mutex<Vec<Event>>>,
-    late: Arc<Mutex<Vec<Event>>>,
-    finished: Arc<AtomicBool>,
-}
-
-impl Watch {
-    fn push(&self, event: Event) {
-        if self.finished.load(Ordering::SeqCst) {
-            self.late.lock().unwrap().push(event.clone());
-        }
-        self.events.lock().unwrap().push(event);
-    }
-
-    fn trace(&self) -> NetTrace {
-        let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self.clone());
-        NetTrace::new()
-            .on_dns_start(move |e| a.push(Event::DnsStart(e.host.to_owned())))
-            .on_dns_done(move |e| {
-                b.push(Event::DnsDone {
-                    host: e.host.to_owned(),
-                    addrs: e.addrs.to_vec(),
-                    coalesced: e.coalesced,
-                    error: e.error.map(|err| err.kind()),
-                })
-            })
-            .on_connect_start(move |e| c.push(Event::ConnectStart(e.addr, e.attempt)))
-            .on_connect_done(move |e| {
-                let outcome = match e.outcome {
-                    ConnectOutcome::Connected => Outcome::Connected,
-                    ConnectOutcome::Failed(err) => Outcome::Failed(err.kind()),
-                    ConnectOutcome::Cancelled => Outcome::Cancelled,
-                    _ => unreachable!("new outcome"),
-                };
-                d.push(Event::ConnectDone(e.addr, e.attempt, outcome))
-            })
-    }
-
-    fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap().clone()
-    }
-}
-
-/// Runs a dial and sets `finished` once it has returned, or once it has been dropped
-/// (after the drop, which may still report the pending hooks).
+/// Runs a dial and notes how many events had fired once it returned, or once it was
+/// dropped (after the drop, which may still report the pending hooks): any event past
+/// that count fired late.
 struct Guarded<F> {
     inner: Option<Pin<Box<F>>>,
-    finished: Arc<AtomicBool>,
+    rec: Recorder,
+    finished_at: Arc<OnceLock<usize>>,
+}
+
+impl<F> Guarded<F> {
+    fn finished(&self) {
+        let _ = self.finished_at.set(self.rec.events().len());
+    }
 }
 
 impl<F: Future> Future for Guarded<F> {
@@ -507,7 +466,7 @@ impl<F: Future> Future for Guarded<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let inner = self.inner.as_mut().expect("polled after completion");
         let output = std::task::ready!(inner.as_mut().poll(cx));
-        self.finished.store(true, Ordering::SeqCst);
+        self.finished();
         Poll::Ready(output)
     }
 }
@@ -515,7 +474,7 @@ impl<F: Future> Future for Guarded<F> {
 impl<F> Drop for Guarded<F> {
     fn drop(&mut self) {
         drop(self.inner.take());
-        self.finished.store(true, Ordering::SeqCst);
+        self.finished();
     }
 }
 
@@ -524,7 +483,8 @@ struct Observed {
     /// `None` if the caller dropped it first.
     result: Option<Result<SocketAddr, DialError>>,
     elapsed: Duration,
-    watch: Watch,
+    rec: Recorder,
+    finished_at: Arc<OnceLock<usize>>,
     port: u16,
 }
 
@@ -545,13 +505,15 @@ async fn dial(grid: &Grid, s: &Scenario) -> Observed {
         Dns::Literal => SocketAddr::new(s.ips()[0], port).to_string(),
         _ => format!("case.test:{port}"),
     };
-    let watch = Watch::default();
+    let rec = Recorder::new();
+    let finished_at = Arc::new(OnceLock::new());
     let guarded = Guarded {
         inner: Some(Box::pin(nettrace::with_trace(
-            watch.trace(),
+            rec.trace(),
             dialer.dial(&target),
         ))),
-        finished: watch.finished.clone(),
+        rec: rec.clone(),
+        finished_at: finished_at.clone(),
     };
     let started = Instant::now();
     let result = match s.drop_after {
@@ -564,19 +526,24 @@ async fn dial(grid: &Grid, s: &Scenario) -> Observed {
     Observed {
         result,
         elapsed,
-        watch,
+        rec,
+        finished_at,
         port,
     }
 }
 
 /// Checks one dial against its scenario.
 fn check(s: &Scenario, o: &Observed) -> Result<(), TestCaseError> {
-    let events = o.watch.events();
+    let events = o.rec.events();
     let order = s.order(o.port);
     let kind_of = |addr: SocketAddr| order.iter().find(|(a, _)| *a == addr).map(|(_, k)| *k);
 
     // No hook after the dial returned or was dropped.
-    let late = o.watch.late.lock().unwrap().clone();
+    let finished_at = *o
+        .finished_at
+        .get()
+        .expect("the dial returned or was dropped");
+    let late = &events[finished_at..];
     prop_assert!(late.is_empty(), "late events {:?}", late);
 
     // One DnsDone per DnsStart; none for an IP literal.

@@ -347,11 +347,7 @@ async fn coalesced_lookups_over_dns_stay_with_their_own_dial() {
         Entry::new().a("127.0.0.1").a_delay(delay).aaaa_delay(delay),
     );
     let live = Live::on("127.0.0.1").await;
-    let dialer = Dialer::builder()
-        .resolver(nettrace::HickoryResolver::with_name_servers(&[
-            server.addr()
-        ]))
-        .build();
+    let dialer = Dialer::builder().resolver(server.resolver()).build();
     let trace = NetTrace::tracing();
     let dial = |name: &'static str| {
         nettrace::with_trace(

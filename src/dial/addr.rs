@@ -162,7 +162,7 @@ mod tests {
         assert_eq!(parse("[fe80::1%lo]:80"), Ok(addr("[fe80::1%1]:80")));
         assert_eq!(from_parts("::1", 80), Ok(addr("[::1]:80")));
         assert_eq!(from_parts("[::1]", 80), Ok(addr("[::1]:80")));
-        assert_eq!(from_parts("10.0.0.1", 80), Ok(addr("10.0.0.1:80")));
+        assert_eq!(from_parts("127.0.0.9", 80), Ok(addr("127.0.0.9:80")));
         assert_eq!(
             from_parts("a.test", 80),
             Ok(Target::Name("a.test".into(), 80))

@@ -220,6 +220,11 @@ impl DnsServer {
         self.addr
     }
 
+    /// A resolver that asks only this server, with hickory's default timeouts.
+    pub fn resolver(&self) -> nettrace::HickoryResolver {
+        nettrace::HickoryResolver::with_name_servers(&[self.addr])
+    }
+
     /// Sets what the server answers for `name` (case-insensitive, trailing dot optional).
     pub fn insert(&self, name: &str, entry: Entry) {
         let mut entries = self.state.entries.lock().unwrap();
@@ -343,7 +348,7 @@ mod selftest {
         let to = server.addr();
         server.insert(
             "Example.COM.",
-            Entry::new().a("192.0.2.1").a("192.0.2.2").ttl(30),
+            Entry::new().a("127.0.2.1").a("127.0.2.2").ttl(30),
         );
 
         let m = ask(to, 7, "example.com.", QA).await.unwrap();
@@ -351,7 +356,7 @@ mod selftest {
         assert_eq!(m.response_code, ResponseCode::NoError);
         assert!(m.authoritative && m.recursion_available && m.recursion_desired);
         assert_eq!(m.queries[0].query_type, QA);
-        assert_eq!(ips(&m), ["192.0.2.1", "192.0.2.2"]);
+        assert_eq!(ips(&m), ["127.0.2.1", "127.0.2.2"]);
         assert!(m.answers.iter().all(|r| r.ttl == 30));
 
         let m = ask(to, 8, "EXAMPLE.com", QAAAA).await.unwrap();
@@ -370,7 +375,7 @@ mod selftest {
     #[tokio::test]
     async fn truncated_over_udp_full_over_tcp() {
         let server = DnsServer::start().await;
-        let entry = Entry::new().a("192.0.2.3").aaaa("2001:db8::3");
+        let entry = Entry::new().a("127.0.2.3").aaaa("::1");
         server.insert("big.test", entry.reply(Reply::Truncated));
 
         let m = ask(server.addr(), 3, "big.test.", QA).await.unwrap();
@@ -378,7 +383,7 @@ mod selftest {
 
         // Two queries on one TCP connection.
         let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-        for (id, rtype, want) in [(4, QA, "192.0.2.3"), (5, QAAAA, "2001:db8::3")] {
+        for (id, rtype, want) in [(4, QA, "127.0.2.3"), (5, QAAAA, "::1")] {
             let mut q = query(id, "big.test.", rtype);
             q.splice(0..0, (q.len() as u16).to_be_bytes());
             tcp.write_all(&q).await.unwrap();
@@ -396,9 +401,9 @@ mod selftest {
     async fn delays_and_failure_modes() {
         let server = DnsServer::start().await;
         let to = server.addr();
-        let slow = Entry::new().a("192.0.2.4").aaaa("2001:db8::4");
+        let slow = Entry::new().a("127.0.2.4").aaaa("::1");
         server.insert("slow.test", slow.a_delay(Duration::from_millis(300)));
-        server.insert("id.test", Entry::new().a("192.0.2.5").reply(Reply::WrongId));
+        server.insert("id.test", Entry::new().a("127.0.2.5").reply(Reply::WrongId));
         server.insert("silent.test", Entry::new().reply(Reply::Silent));
 
         let start = Instant::now();
@@ -407,8 +412,8 @@ mod selftest {
             async { timed(ask(to, 10, "slow.test.", QAAAA).await) },
             async { timed(ask(to, 11, "slow.test.", QA).await) },
         );
-        assert_eq!(fast.0, ["2001:db8::4"]);
-        assert_eq!(slow.0, ["192.0.2.4"]);
+        assert_eq!(fast.0, ["::1"]);
+        assert_eq!(slow.0, ["127.0.2.4"]);
         assert!(fast.1 < Duration::from_millis(250), "AAAA waited for A");
         assert!(slow.1 >= Duration::from_millis(300));
 
