@@ -16,7 +16,7 @@ mod scenario;
 
 use std::time::Instant;
 
-use nettrace::{ConnectOutcome, Dialer, NetTrace, StaticResolver};
+use nettrace::{ConnectOutcome, Dialer, NetTrace};
 use scenario::Scenario;
 
 #[tokio::main]
@@ -25,19 +25,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (dialer, target, _peers) = match std::env::args().nth(1) {
         Some(target) => (Dialer::new(), target, None),
         None => {
-            let peers = Scenario::start().await?;
-            println!(
-                "scenario: happy-eyeballs.test -> {} (black hole), {} (live)\n",
-                peers.hole, peers.live
-            );
-            let dialer = Dialer::builder()
-                .resolver(
-                    StaticResolver::new()
-                        .insert("happy-eyeballs.test", [peers.hole.ip(), peers.live.ip()]),
-                )
-                .build();
-            let target = format!("happy-eyeballs.test:{}", peers.live.port());
-            (dialer, target, Some(peers))
+            let peers = Scenario::start().await;
+            let target = format!("{}:{}", scenario::NAME, peers.live.port());
+            (peers.dialer(), target, Some(peers))
         }
     };
 

@@ -16,7 +16,7 @@ mod scenario;
 
 use std::time::{Duration, SystemTime};
 
-use nettrace::{Dialer, NetTrace, StaticResolver};
+use nettrace::NetTrace;
 use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use scenario::Scenario;
@@ -33,19 +33,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = tracing_opentelemetry::layer().with_tracer(provider.tracer("otel-example"));
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(telemetry))?;
 
-    let peers = Scenario::start().await?;
-    println!(
-        "scenario: happy-eyeballs.test -> {} (black hole), {} (live)\n",
-        peers.hole, peers.live
-    );
-    let dialer = Dialer::builder()
-        .resolver(
-            StaticResolver::new().insert("happy-eyeballs.test", [peers.hole.ip(), peers.live.ip()]),
-        )
-        .build();
+    let peers = Scenario::start().await;
+    let dialer = peers.dialer();
 
     let checkout = tracing::info_span!("checkout", "app.cart" = 42);
-    let dial = dialer.dial_host("happy-eyeballs.test", peers.live.port());
+    let dial = dialer.dial_host(scenario::NAME, peers.live.port());
     let stream = nettrace::with_trace(NetTrace::tracing(), dial)
         .instrument(checkout)
         .await?;
