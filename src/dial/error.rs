@@ -141,12 +141,8 @@ impl std::error::Error for Attempts {
 
 impl DialError {
     pub(crate) fn invalid(input: &str, reason: &'static str) -> DialError {
-        let mut end = input.len().min(256);
-        while !input.is_char_boundary(end) {
-            end -= 1;
-        }
         DialError::InvalidAddress {
-            input: input[..end].to_owned(),
+            input: crate::resolve::error::shorten(input).to_owned(),
             reason,
         }
     }

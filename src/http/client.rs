@@ -242,13 +242,28 @@ impl Shared {
         true
     }
 
-    /// The request has been handed over in full.
+    /// The request has been handed over in full (the body says so from the connection's
+    /// task, again on each connection a retry moves it to).
     fn wrote(&self) {
         let mut state = self.lock();
-        if self.got_conn(&mut state) && !state.wrote {
+        self.wrote_locked(&mut state);
+    }
+
+    fn wrote_locked(&self, state: &mut ReqState) {
+        if self.got_conn(state) && !state.wrote {
             state.wrote = true;
             self.trace.wrote_request();
         }
+    }
+
+    /// The response head arrived: the request was written, if the body has not said so
+    /// yet (hyper may not look at an empty body before it writes the head).
+    fn responded(&self, status: http::StatusCode, version: http::Version) {
+        let mut state = self.lock();
+        if !state.wrote {
+            self.wrote_locked(&mut state);
+        }
+        self.trace.first_byte(status, version);
     }
 
     /// The request is done with its connection.
@@ -386,11 +401,7 @@ impl Future for ResponseFuture {
             }
         };
         if let Some(shared) = &shared {
-            shared.wrote();
-            let _state = shared.lock();
-            shared
-                .trace
-                .first_byte(response.status(), response.version());
+            shared.responded(response.status(), response.version());
         }
         let response = response.map(|inner| {
             let mut body = ResponseBody { inner, shared };

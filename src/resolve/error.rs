@@ -162,18 +162,19 @@ impl ResolveError {
     }
 }
 
-/// Longest name kept in an error, so a hostile input cannot make errors huge.
-const MAX_NAME_IN_ERROR: usize = 256;
+/// Longest input kept in an error, so a hostile input cannot make errors huge.
+const MAX_INPUT_IN_ERROR: usize = 256;
 
-fn shorten(name: &str) -> &str {
-    if name.len() <= MAX_NAME_IN_ERROR {
-        return name;
+/// `input`, cut to its first 256 bytes (on a character boundary) for keeping in an error.
+pub(crate) fn shorten(input: &str) -> &str {
+    if input.len() <= MAX_INPUT_IN_ERROR {
+        return input;
     }
-    let mut end = MAX_NAME_IN_ERROR;
-    while !name.is_char_boundary(end) {
+    let mut end = MAX_INPUT_IN_ERROR;
+    while !input.is_char_boundary(end) {
         end -= 1;
     }
-    &name[..end]
+    &input[..end]
 }
 
 impl fmt::Debug for ResolveError {

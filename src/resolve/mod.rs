@@ -2,7 +2,7 @@
 //! tracing front the dialer looks names up through.
 
 mod coalesce;
-mod error;
+pub(crate) mod error;
 mod fixed;
 mod hickory;
 pub(crate) mod name;
