@@ -220,25 +220,19 @@ fn enter<R>(slot: &mut Option<NetTrace>, f: impl FnOnce() -> R) -> R {
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
             let prev = self.prev.take();
-            // If the thread-local is already gone (thread teardown), `enter` never
-            // installed anything, and `slot` still holds the trace.
             if let Ok(ours) = CURRENT.try_with(|c| c.replace(prev)) {
                 *self.slot = ours;
             }
         }
     }
 
-    let ours = slot.take();
-    match CURRENT.try_with(|c| c.replace(ours.clone())) {
-        Ok(prev) => {
-            let _restore = Restore { slot, prev };
-            f()
-        }
-        Err(_) => {
-            *slot = ours;
-            f()
-        }
-    }
+    // The thread-local is gone only while the thread is torn down: run without the
+    // scope then, and keep the trace in `slot`.
+    let Ok(prev) = CURRENT.try_with(|c| c.replace(slot.take())) else {
+        return f();
+    };
+    let _restore = Restore { slot, prev };
+    f()
 }
 
 #[cfg(test)]
