@@ -303,10 +303,13 @@ impl DialerBuilder {
     /// Limits the whole dial, name lookup included; when it expires the dial fails with
     /// [`DialError::Timeout`] and every attempt in flight is cancelled.
     ///
+    /// A zero duration means no limit, as in Go's `Dialer.Timeout` and curl's
+    /// `--connect-timeout 0`.
+    ///
     /// Default is no limit (the operating system's connect timeout still applies to each
     /// attempt).
     pub fn timeout(mut self, timeout: Duration) -> DialerBuilder {
-        self.options.timeout = Some(timeout);
+        self.options.timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 
@@ -419,6 +422,13 @@ mod tests {
             Duration::from_millis(100)
         );
         assert_eq!(Dialer::new().options.attempt_delay, DEFAULT_ATTEMPT_DELAY);
+    }
+
+    #[test]
+    fn a_zero_timeout_means_no_limit() {
+        let timeout = |d| Dialer::builder().timeout(d).build().options.timeout;
+        assert_eq!(timeout(Duration::ZERO), None);
+        assert_eq!(timeout(Duration::from_millis(1)), Some(Duration::from_millis(1)));
     }
 
     #[test]

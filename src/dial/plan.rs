@@ -356,7 +356,8 @@ mod proptests {
             prop::collection::vec((any::<bool>(), peer()), 1..=8),
             prop::option::weighted(0.85, 10u64..=2_000),
             dns,
-            prop::option::of(0u64..=5_000),
+            // A zero timeout means no limit (as in Go and curl): see `DialerBuilder::timeout`.
+            prop::option::of(1u64..=5_000),
             prop::option::of(0u64..=5_000),
         )
             .prop_map(|(mut peers, delay, dns, timeout, drop_at)| {
@@ -620,94 +621,136 @@ mod proptests {
         }
     }
 
+    /// The property: the run follows the model, and every event pairs up.
+    fn check(s: &Scenario) -> Result<(), TestCaseError> {
+        let run = simulate(s);
+        let (starts, end, at) = model(s);
+        let order = s.order();
+
+        // The plan starts the attempts the model says, when it says.
+        let started: Vec<u64> = run
+            .events
+            .iter()
+            .filter_map(|(t, e)| matches!(e, Ev::Start(..)).then_some(*t))
+            .collect();
+        prop_assert_eq!(&started, &starts);
+        prop_assert_eq!(run.end, end);
+        prop_assert_eq!(run.at, at);
+        prop_assert!(starts.len() <= order.len());
+
+        // Events are in time order and none comes after the dial ended.
+        prop_assert!(run.events.windows(2).all(|w| w[0].0 <= w[1].0));
+        prop_assert!(run.events.iter().all(|(t, _)| *t <= run.at));
+
+        // One DnsDone per DnsStart; none for a literal.
+        let dns_starts = run.events.iter().filter(|(_, e)| *e == Ev::DnsStart).count();
+        let dns_dones = run.events.iter().filter(|(_, e)| *e == Ev::DnsDone).count();
+        prop_assert_eq!(dns_starts, dns_dones);
+        prop_assert_eq!(dns_starts, usize::from(s.dns != Dns::Literal));
+
+        // Every attempt 0..n ends exactly once, after it started, and as its peer
+        // allows; at most one connects, and only the one the dial returns.
+        let mut connected = Vec::new();
+        for (attempt, (addr, peer)) in order.iter().enumerate().take(starts.len()) {
+            let start = run.events.iter().position(|(_, e)| *e == Ev::Start(attempt, *addr));
+            let dones: Vec<(usize, Ev)> = run
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, e))| matches!(
+                    e,
+                    Ev::Connected(a) | Ev::Failed(a) | Ev::Cancelled(a) if *a == attempt
+                ))
+                .map(|(i, (_, e))| (i, *e))
+                .collect();
+            if end == End::Hung {
+                prop_assert!(dones.iter().all(|(_, e)| matches!(e, Ev::Failed(_))));
+                continue;
+            }
+            prop_assert_eq!(dones.len(), 1, "attempt {} ends once: {:?}", attempt, run.events);
+            let (i, done) = dones[0];
+            prop_assert!(start.is_some_and(|s| s < i));
+            match done {
+                Ev::Connected(a) => {
+                    prop_assert!(matches!(peer, Peer::Live(_) | Peer::Slow(_)));
+                    connected.push(a);
+                }
+                Ev::Failed(_) => prop_assert!(matches!(peer, Peer::Refused(_))),
+                _ => {}
+            }
+        }
+        match end {
+            End::Connected { attempt } => prop_assert_eq!(connected, vec![attempt]),
+            _ => prop_assert!(connected.is_empty()),
+        }
+        if end == End::AllFailed {
+            prop_assert_eq!(starts.len(), order.len());
+        }
+
+        // A live address whose attempt is due before the timeout, the drop and any
+        // other winner means success.
+        let dns = match s.dns {
+            Dns::Literal => Some(0),
+            Dns::Answer(ms) => Some(ms),
+            Dns::Fail(_) => None,
+        };
+        if let (Some(delay), Some(dns)) = (s.delay, dns) {
+            let first_live = order.iter().position(|(_, p)| matches!(p, Peer::Live(_)));
+            if let Some(j) = first_live {
+                let Peer::Live(latency) = order[j].1 else { unreachable!() };
+                // Attempt j starts at the latest j delays after the first, so it
+                // connects by `latest`; an earlier-started or faster attempt may
+                // win first (RFC 8305 §5: the first to connect wins), but the dial
+                // must have connected by then.
+                let latest = dns + j as u64 * delay + latency;
+                let before = |limit: Option<u64>| limit.is_none_or(|l| latest < l);
+                if before(s.timeout) && before(s.drop_at) {
+                    let won = matches!(end, End::Connected { .. }) && at <= latest;
+                    prop_assert!(won, "attempt {} is live by {}: {:?} at {}", j, latest, end, at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Shrunk from a failure of the first oracle, which wanted the first live address in
+    /// order to win. In order: attempt 0 to a slow v4 peer (0 → 21 ms), attempt 1 to a v6
+    /// peer (10 → 21 ms), attempt 2 to a v4 peer that accepts at once (20 → 20 ms): the
+    /// last one started is the first to connect, and wins.
+    #[test]
+    fn a_later_faster_attempt_may_win() {
+        let s = Scenario {
+            peers: vec![(false, Peer::Slow(21)), (false, Peer::Live(0)), (true, Peer::Live(11))],
+            delay: Some(10),
+            dns: Dns::Answer(0),
+            timeout: None,
+            drop_at: None,
+        };
+        check(&s).unwrap();
+        assert_eq!(model(&s).1, End::Connected { attempt: 2 });
+    }
+
+    /// Shrunk from a failure of the first oracle on `timeout(0)`, which now means no limit
+    /// and never reaches the plan; the smallest limit that does is 1 ms.
+    #[test]
+    fn a_one_millisecond_timeout_on_a_literal_starts_its_attempt() {
+        let s = Scenario {
+            peers: vec![(false, Peer::Live(0))],
+            delay: Some(10),
+            dns: Dns::Literal,
+            timeout: Some(1),
+            drop_at: None,
+        };
+        check(&s).unwrap();
+        assert_eq!(model(&s).1, End::Connected { attempt: 0 });
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4_000))]
 
         #[test]
         fn the_schedule_follows_rfc_8305_and_events_pair_up(s in scenario()) {
-            let run = simulate(&s);
-            let (starts, end, at) = model(&s);
-            let order = s.order();
-
-            // The plan starts the attempts the model says, when it says.
-            let started: Vec<u64> = run
-                .events
-                .iter()
-                .filter_map(|(t, e)| matches!(e, Ev::Start(..)).then_some(*t))
-                .collect();
-            prop_assert_eq!(&started, &starts);
-            prop_assert_eq!(run.end, end);
-            prop_assert_eq!(run.at, at);
-            prop_assert!(starts.len() <= order.len());
-
-            // Events are in time order and none comes after the dial ended.
-            prop_assert!(run.events.windows(2).all(|w| w[0].0 <= w[1].0));
-            prop_assert!(run.events.iter().all(|(t, _)| *t <= run.at));
-
-            // One DnsDone per DnsStart; none for a literal.
-            let dns_starts = run.events.iter().filter(|(_, e)| *e == Ev::DnsStart).count();
-            let dns_dones = run.events.iter().filter(|(_, e)| *e == Ev::DnsDone).count();
-            prop_assert_eq!(dns_starts, dns_dones);
-            prop_assert_eq!(dns_starts, usize::from(s.dns != Dns::Literal));
-
-            // Every attempt 0..n ends exactly once, after it started, and as its peer
-            // allows; at most one connects, and only the one the dial returns.
-            let mut connected = Vec::new();
-            for (attempt, (addr, peer)) in order.iter().enumerate().take(starts.len()) {
-                let start = run.events.iter().position(|(_, e)| *e == Ev::Start(attempt, *addr));
-                let dones: Vec<(usize, Ev)> = run
-                    .events
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (_, e))| matches!(
-                        e,
-                        Ev::Connected(a) | Ev::Failed(a) | Ev::Cancelled(a) if *a == attempt
-                    ))
-                    .map(|(i, (_, e))| (i, *e))
-                    .collect();
-                if end == End::Hung {
-                    prop_assert!(dones.iter().all(|(_, e)| matches!(e, Ev::Failed(_))));
-                    continue;
-                }
-                prop_assert_eq!(dones.len(), 1, "attempt {} ends once: {:?}", attempt, run.events);
-                let (i, done) = dones[0];
-                prop_assert!(start.is_some_and(|s| s < i));
-                match done {
-                    Ev::Connected(a) => {
-                        prop_assert!(matches!(peer, Peer::Live(_) | Peer::Slow(_)));
-                        connected.push(a);
-                    }
-                    Ev::Failed(_) => prop_assert!(matches!(peer, Peer::Refused(_))),
-                    _ => {}
-                }
-            }
-            match end {
-                End::Connected { attempt } => prop_assert_eq!(connected, vec![attempt]),
-                _ => prop_assert!(connected.is_empty()),
-            }
-            if end == End::AllFailed {
-                prop_assert_eq!(starts.len(), order.len());
-            }
-
-            // A live address whose attempt is due before the timeout, the drop and any
-            // other winner means success.
-            let dns = match s.dns {
-                Dns::Literal => Some(0),
-                Dns::Answer(ms) => Some(ms),
-                Dns::Fail(_) => None,
-            };
-            if let (Some(delay), Some(dns)) = (s.delay, dns) {
-                let first_live = order.iter().position(|(_, p)| matches!(p, Peer::Live(_)));
-                if let Some(j) = first_live {
-                    let Peer::Live(latency) = order[j].1 else { unreachable!() };
-                    let latest = dns + j as u64 * delay + latency;
-                    let before = |limit: Option<u64>| limit.is_none_or(|l| latest < l);
-                    if before(s.timeout) && before(s.drop_at) {
-                        let won = matches!(end, End::Connected { attempt } if attempt <= j);
-                        prop_assert!(won, "attempt {} is live: {:?}", j, end);
-                    }
-                }
-            }
+            check(&s)?;
         }
 
         #[test]
