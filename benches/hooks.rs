@@ -21,9 +21,10 @@ type PlainHook = Arc<dyn Fn(&(SocketAddr, usize)) + Send + Sync>;
 
 fn fire_loop(iters: u64) -> Duration {
     let addr: SocketAddr = "127.0.0.1:443".parse().unwrap();
+    let dial = nettrace::__private::next_dial_id();
     let start = Instant::now();
     for i in 0..iters {
-        nettrace::__private::fire_connect_start(black_box(addr), black_box(i as usize));
+        nettrace::__private::fire_connect_start(dial, black_box(addr), black_box(i as usize));
     }
     start.elapsed()
 }

@@ -99,7 +99,7 @@ mod trace;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use crate::connector::{ConnectError, Connecting, ConnectionInfo, Connector, ConnectorStream};
-pub use crate::dial::{Attempts, Dial, DialError, Dialer, DialerBuilder, Family};
+pub use crate::dial::{Attempts, Dial, DialError, Dialer, DialerBuilder};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use crate::http::{
@@ -107,14 +107,17 @@ pub use crate::http::{
     ResponseBody, ResponseFuture, Timings, TimingsRecorder, WroteRequest,
 };
 pub use crate::resolve::{
-    CoalescingResolver, HickoryResolver, HickoryResolverBuilder, Lookup, Resolve, ResolveError,
-    ResolveErrorKind, Resolving, StaticResolver,
+    CoalescingResolver, FamilyResolving, HickoryResolver, HickoryResolverBuilder, Lookup, Resolve,
+    ResolveError, ResolveErrorKind, Resolving, StaticResolver,
 };
 pub use crate::scope::{current, with_trace, without_trace, Scoped, TraceExt};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use crate::tls::{TlsConfig, TlsConfigBuilder, TlsConfigError};
-pub use crate::trace::{ConnectDone, ConnectOutcome, ConnectStart, DnsDone, DnsStart, NetTrace};
+pub use crate::trace::{
+    ConnectDone, ConnectOutcome, ConnectStart, DialId, DnsAnswer, DnsDone, DnsStart, Family,
+    NetTrace,
+};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use crate::trace::{TlsHandshakeDone, TlsHandshakeStart};
@@ -127,10 +130,22 @@ pub mod __private {
 
     /// Fires one `ConnectStart` through the trace in scope, exactly as a dial attempt does.
     #[inline]
-    pub fn fire_connect_start(addr: SocketAddr, attempt: usize) {
+    pub fn fire_connect_start(dial: crate::DialId, addr: SocketAddr, attempt: usize) {
         if let Some(trace) = crate::current() {
-            trace.connect_start(addr, attempt);
+            let event = crate::ConnectStart {
+                dial,
+                addr,
+                attempt,
+            };
+            if let Err(panic) = trace.connect_start(&event) {
+                std::panic::resume_unwind(panic);
+            }
         }
+    }
+
+    /// A new dial id, as a dial takes at its creation.
+    pub fn next_dial_id() -> crate::DialId {
+        crate::DialId::next()
     }
 
     /// Parses a dial target (`host:port`, `[v6]:port`) exactly as [`Dialer::dial`] does,

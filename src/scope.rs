@@ -211,6 +211,11 @@ impl<F> std::fmt::Debug for Scoped<F> {
 
 /// Runs `f` with the trace in `slot` installed, then puts it back in `slot`, also when `f`
 /// panics.
+/// Runs `f` with no trace in scope: the synchronous [`without_trace`].
+pub(crate) fn hidden<R>(f: impl FnOnce() -> R) -> R {
+    enter(&mut None, f)
+}
+
 fn enter<R>(slot: &mut Option<NetTrace>, f: impl FnOnce() -> R) -> R {
     struct Restore<'a> {
         slot: &'a mut Option<NetTrace>,
@@ -259,7 +264,11 @@ mod tests {
     /// Fires one DNS start through whatever trace is in scope, as the dialer does.
     fn fire(host: &str) {
         if let Some(trace) = current() {
-            trace.dns_start(host);
+            let event = crate::DnsStart {
+                dial: crate::DialId::next(),
+                host,
+            };
+            trace.dns_start(&event).unwrap();
         }
     }
 
@@ -330,7 +339,11 @@ mod tests {
         .await
         .expect("a trace is in scope");
         // Used outside any scope, the captured trace still calls both.
-        composed.dns_start("later");
+        let event = crate::DnsStart {
+            dial: crate::DialId::next(),
+            host: "later",
+        };
+        composed.dns_start(&event).unwrap();
         assert_eq!(*log.lock().unwrap(), ["inner:later", "outer:later"]);
     }
 
@@ -383,7 +396,13 @@ mod tests {
                     fire(&format!("task{task}"));
                     if let Some(trace) = current() {
                         let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
-                        trace.connect_done(addr, round, ConnectOutcome::Cancelled);
+                        let event = crate::ConnectDone {
+                            dial: crate::DialId::next(),
+                            addr,
+                            attempt: round,
+                            outcome: ConnectOutcome::Cancelled,
+                        };
+                        trace.connect_done(&event).unwrap();
                     }
                     // Give the scheduler a chance to move us and interleave others.
                     tokio::task::yield_now().await;

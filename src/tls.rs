@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::connector::{ConnectError, ConnectorStream, Made};
 use crate::scope::current;
-use crate::trace::{NetTrace, TlsHandshakeDone, TlsHandshakeStart};
+use crate::trace::{DialId, Fired, NetTrace, Panics, TlsHandshakeDone, TlsHandshakeStart};
 
 /// TLS settings for [`Connector::tls`](crate::Connector::tls): which roots to trust and
 /// which HTTP versions to offer by ALPN.
@@ -137,6 +137,7 @@ impl TlsConfig {
     pub(crate) async fn handshake(
         &self,
         tcp: TcpStream,
+        dial: DialId,
         server_name: String,
         made: impl FnOnce() -> Made,
     ) -> Result<ConnectorStream, ConnectError> {
@@ -148,11 +149,21 @@ impl TlsConfig {
         let addr = tcp.peer_addr().map_err(ConnectError::Io)?;
         let mut report = Report {
             trace: current(),
+            dial,
             server_name: &server_name,
             addr,
             done: false,
         };
-        report.start();
+        if let Err(panic) = report.start() {
+            // Every hook saw the start; the handshake does not run, its done still fires,
+            // then the hook's panic continues.
+            let err = io::Error::new(io::ErrorKind::Interrupted, "tls handshake abandoned");
+            let mut panics = Panics::default();
+            panics.keep(Err(panic));
+            panics.keep(report.done(None, None, None, Some(&err)));
+            panics.resume();
+            unreachable!("a kept panic resumes");
+        }
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         match connector.connect(name, tcp).await {
             Ok(stream) => {
@@ -162,11 +173,15 @@ impl TlsConfig {
                     .negotiated_cipher_suite()
                     .and_then(|suite| suite.suite().as_str());
                 let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
-                report.done(version, alpn.as_deref(), cipher, None);
+                if let Err(panic) = report.done(version, alpn.as_deref(), cipher, None) {
+                    std::panic::resume_unwind(panic);
+                }
                 ConnectorStream::tls(stream, made()).map_err(ConnectError::Io)
             }
             Err(err) => {
-                report.done(None, None, None, Some(&err));
+                if let Err(panic) = report.done(None, None, None, Some(&err)) {
+                    std::panic::resume_unwind(panic);
+                }
                 drop(report);
                 Err(ConnectError::Tls {
                     server_name,
@@ -181,19 +196,22 @@ impl TlsConfig {
 /// abandoned.
 struct Report<'a> {
     trace: Option<NetTrace>,
+    dial: DialId,
     server_name: &'a str,
     addr: std::net::SocketAddr,
     done: bool,
 }
 
 impl Report<'_> {
-    fn start(&self) {
-        if let Some(trace) = &self.trace {
-            trace.tls_start(&TlsHandshakeStart {
-                server_name: self.server_name,
-                addr: self.addr,
-            });
-        }
+    fn start(&self) -> Fired {
+        let Some(trace) = &self.trace else {
+            return Ok(());
+        };
+        trace.tls_start(&TlsHandshakeStart {
+            dial: self.dial,
+            server_name: self.server_name,
+            addr: self.addr,
+        })
     }
 
     fn done(
@@ -202,28 +220,30 @@ impl Report<'_> {
         alpn: Option<&[u8]>,
         cipher: Option<&str>,
         error: Option<&io::Error>,
-    ) {
+    ) -> Fired {
         self.done = true;
-        if let Some(trace) = &self.trace {
-            trace.tls_done(&TlsHandshakeDone {
-                server_name: self.server_name,
-                addr: self.addr,
-                version,
-                alpn,
-                cipher,
-                error,
-            });
-        }
+        let Some(trace) = &self.trace else {
+            return Ok(());
+        };
+        trace.tls_done(&TlsHandshakeDone {
+            dial: self.dial,
+            server_name: self.server_name,
+            addr: self.addr,
+            version,
+            alpn,
+            cipher,
+            error,
+        })
     }
 }
 
 impl Drop for Report<'_> {
     fn drop(&mut self) {
         if !self.done {
-            crate::trace::fire_from_drop(|| {
-                let err = io::Error::new(io::ErrorKind::Interrupted, "tls handshake abandoned");
-                self.done(None, None, None, Some(&err));
-            });
+            let err = io::Error::new(io::ErrorKind::Interrupted, "tls handshake abandoned");
+            let mut panics = Panics::default();
+            panics.keep(self.done(None, None, None, Some(&err)));
+            panics.resume();
         }
     }
 }

@@ -215,10 +215,12 @@ async fn establish(
     #[cfg_attr(not(feature = "tls"), allow(unused_variables))] tls: Tls,
     made: impl FnOnce() -> Made + Send,
 ) -> Result<ConnectorStream, ConnectError> {
+    #[cfg(feature = "tls")]
+    let id = dial.id();
     let tcp = dial.await?;
     #[cfg(feature = "tls")]
     if let Some((config, server_name)) = tls {
-        return config.handshake(tcp, server_name, made).await;
+        return config.handshake(tcp, id, server_name, made).await;
     }
     ConnectorStream::plain(tcp, made()).map_err(ConnectError::Io)
 }

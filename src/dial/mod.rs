@@ -5,19 +5,23 @@ pub(crate) mod addr;
 mod attempt;
 mod error;
 mod future;
-mod plan;
+mod race;
+mod sort;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::resolve::{CoalescingResolver, HickoryResolver, Resolve};
+use crate::trace::Family;
 
 pub use self::error::{Attempts, DialError};
 pub use self::future::Dial;
 
 /// The RFC 8305 §8 recommended Connection Attempt Delay.
 const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+/// The RFC 8305 §8 recommended Resolution Delay.
+const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// RFC 8305 §5: the delay should not be less than 10 ms ...
 const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
 /// ... and should not be more than 2 s.
@@ -66,43 +70,13 @@ pub struct Dialer {
     resolver: CoalescingResolver,
 }
 
-/// Which address families a [`Dialer`] connects to.
-///
-/// # Examples
-///
-/// ```
-/// use nettrace::{Dialer, Family};
-///
-/// let v4_only = Dialer::builder().family(Family::Ipv4).build();
-/// # drop(v4_only);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Family {
-    /// Both IPv4 and IPv6.
-    #[default]
-    Any,
-    /// IPv4 addresses only.
-    Ipv4,
-    /// IPv6 addresses only.
-    Ipv6,
-}
-
-impl Family {
-    fn allows(self, ip: IpAddr) -> bool {
-        match self {
-            Family::Any => true,
-            Family::Ipv4 => ip.is_ipv4(),
-            Family::Ipv6 => ip.is_ipv6(),
-        }
-    }
-}
-
 /// The options of a [`Dialer`].
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub(crate) timeout: Option<Duration>,
     pub(crate) attempt_delay: Duration,
+    pub(crate) resolution_delay: Duration,
+    pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) happy_eyeballs: bool,
     pub(crate) family: Family,
     pub(crate) nodelay: bool,
@@ -128,6 +102,8 @@ impl Default for Options {
         Options {
             timeout: None,
             attempt_delay: DEFAULT_ATTEMPT_DELAY,
+            resolution_delay: DEFAULT_RESOLUTION_DELAY,
+            attempt_timeout: None,
             happy_eyeballs: true,
             family: Family::Any,
             nodelay: false,
@@ -323,6 +299,54 @@ impl DialerBuilder {
         self
     }
 
+    /// Sets the RFC 8305 §3 Resolution Delay: when the A answer comes before the AAAA
+    /// answer, how long the dial waits for AAAA before it starts with the IPv4 addresses.
+    /// When AAAA comes first the dial starts at once; addresses that come later join the
+    /// untried part of the race. Zero starts on the first answer.
+    ///
+    /// Default is 50 milliseconds (RFC 8305 §8).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let dialer = nettrace::Dialer::builder()
+    ///     .resolution_delay(Duration::from_millis(20))
+    ///     .build();
+    /// # drop(dialer);
+    /// ```
+    pub fn resolution_delay(mut self, delay: Duration) -> DialerBuilder {
+        self.options.resolution_delay = delay;
+        self
+    }
+
+    /// Limits each connection attempt, in both modes. An attempt that reaches the limit
+    /// fails with [`io::ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut) and counts as
+    /// failed: when no other attempt is in flight, the next starts at once. A zero
+    /// duration means no limit.
+    ///
+    /// Default is no limit of its own. Without it, a dial with
+    /// [`happy_eyeballs(false)`](DialerBuilder::happy_eyeballs) and a
+    /// [`timeout`](DialerBuilder::timeout) gives each attempt its share of the time left,
+    /// as Go does: the time left divided by the addresses left, but not less than 2
+    /// seconds unless less than that is left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let dialer = nettrace::Dialer::builder()
+    ///     .attempt_timeout(Duration::from_secs(3))
+    ///     .build();
+    /// # drop(dialer);
+    /// ```
+    pub fn attempt_timeout(mut self, timeout: Duration) -> DialerBuilder {
+        self.options.attempt_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
     /// With `false`, tries one address at a time: the next attempt starts only when the
     /// previous one has failed.
     ///
@@ -428,7 +452,10 @@ mod tests {
     fn a_zero_timeout_means_no_limit() {
         let timeout = |d| Dialer::builder().timeout(d).build().options.timeout;
         assert_eq!(timeout(Duration::ZERO), None);
-        assert_eq!(timeout(Duration::from_millis(1)), Some(Duration::from_millis(1)));
+        assert_eq!(
+            timeout(Duration::from_millis(1)),
+            Some(Duration::from_millis(1))
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! [`CoalescingResolver`]: shares concurrent lookups of one name and fires the DNS hooks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::mem;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,9 +12,9 @@ use std::task::{ready, Context, Poll};
 
 use futures_util::future::{FutureExt, Shared};
 
-use super::{name, HickoryResolver, Resolve, ResolveError};
+use super::{name, FamilyKind, FamilyResolving, HickoryResolver, Resolve, ResolveError, Resolving};
 use crate::scope::{current, without_trace};
-use crate::trace::NetTrace;
+use crate::trace::{DialId, DnsAnswer, DnsDone, DnsStart, Family, Fired, NetTrace, Panics};
 
 type Answer = Result<Arc<[IpAddr]>, ResolveError>;
 type SharedLookup = Shared<Pin<Box<dyn Future<Output = Answer> + Send>>>;
@@ -84,17 +85,28 @@ struct Group {
 
 /// A lookup in flight, as the map holds it.
 struct InFlight {
-    shared: SharedLookup,
+    shares: Shares,
     flight: Arc<Flight>,
 }
 
-/// The callers of one lookup. Both counters only change under the group's lock.
+/// The shared answers of one lookup.
+#[derive(Clone)]
+enum Shares {
+    /// One answer for both families, in the resolver's order.
+    Joint(SharedLookup),
+    /// `[AAAA, A]`, each when it comes.
+    Split([SharedLookup; 2]),
+}
+
+/// The callers of one lookup. The counters change only under the group's lock.
 #[derive(Default)]
 struct Flight {
     /// Callers that ever joined.
     joined: AtomicUsize,
     /// Callers still waiting.
     waiting: AtomicUsize,
+    /// Shared answers not yet complete; at zero the lookup leaves the map.
+    unanswered: AtomicUsize,
 }
 
 impl CoalescingResolver {
@@ -150,13 +162,21 @@ impl CoalescingResolver {
     /// # }
     /// ```
     pub fn lookup(&self, host: &str) -> Lookup {
-        Lookup::new(self.group.clone(), host, None, true)
+        Lookup {
+            resolution: Resolution::new(self.group.clone(), host, DialId::next(), None),
+            polled: false,
+        }
     }
 
-    /// Like [`lookup`](CoalescingResolver::lookup), reporting to `trace` instead of the
-    /// trace in scope.
-    pub(crate) fn lookup_traced(&self, host: &str, trace: Option<NetTrace>) -> Lookup {
-        Lookup::new(self.group.clone(), host, trace, false)
+    /// One dial's lookup of `host` (a name, already validated), reporting to `trace` with
+    /// the dial's id. Nothing happens until [`Resolution::start`].
+    pub(crate) fn resolution(
+        &self,
+        host: &str,
+        dial: DialId,
+        trace: Option<NetTrace>,
+    ) -> Resolution {
+        Resolution::new(self.group.clone(), host, dial, trace)
     }
 
     /// Returns how many distinct names are being looked up right now.
@@ -195,45 +215,78 @@ impl Group {
     }
 
     /// Joins the lookup of `host` in flight, or starts one.
-    fn join(self: &Arc<Group>, host: &str) -> (SharedLookup, Arc<Flight>) {
+    fn join(self: &Arc<Group>, host: &str) -> (Shares, Arc<Flight>) {
         let key = key(host);
+        if let Some(joined) = self.join_in_flight(&key) {
+            return joined;
+        }
+        // The resolver is asked outside the lock (it is user code), inside the hidden
+        // scope; its futures run on their first poll. Should another caller have started
+        // the same lookup meanwhile, that one is joined and these futures, never polled,
+        // are dropped.
+        let resolving = crate::scope::hidden(|| self.resolver.resolve_by_family(host));
+        let flight = Arc::new(Flight::default());
+        let shares = self.share(resolving, &key, &flight);
         let mut flights = self.lock();
         if let Some(in_flight) = flights.get(&key) {
             in_flight.flight.joined.fetch_add(1, Ordering::Relaxed);
             in_flight.flight.waiting.fetch_add(1, Ordering::Relaxed);
-            return (in_flight.shared.clone(), in_flight.flight.clone());
+            return (in_flight.shares.clone(), in_flight.flight.clone());
         }
-        let flight = Arc::new(Flight::default());
         flight.joined.store(1, Ordering::Relaxed);
         flight.waiting.store(1, Ordering::Relaxed);
-        let shared = self.start(host, key.clone(), flight.clone());
         flights.insert(
             key,
             InFlight {
-                shared: shared.clone(),
+                shares: shares.clone(),
                 flight: flight.clone(),
             },
         );
-        (shared, flight)
+        (shares, flight)
     }
 
-    /// The shared lookup: it calls the resolver on its first poll (not under the lock),
-    /// and on completion removes itself from the map, so nobody joins a finished lookup
-    /// and every caller reads the final `joined` count.
-    fn start(self: &Arc<Group>, host: &str, key: Box<str>, flight: Arc<Flight>) -> SharedLookup {
-        let group: Weak<Group> = Arc::downgrade(self);
-        let resolver = self.resolver.clone();
-        let host = host.to_owned();
-        let lookup = async move {
-            // `resolve` itself runs inside the hidden scope too, not only its future.
-            let answer = without_trace(async { resolver.resolve(&host).await }).await;
-            if let Some(group) = group.upgrade() {
-                group.remove(&key, &flight);
-            }
-            answer.map(Arc::from)
+    fn join_in_flight(&self, key: &str) -> Option<(Shares, Arc<Flight>)> {
+        let flights = self.lock();
+        let in_flight = flights.get(key)?;
+        in_flight.flight.joined.fetch_add(1, Ordering::Relaxed);
+        in_flight.flight.waiting.fetch_add(1, Ordering::Relaxed);
+        Some((in_flight.shares.clone(), in_flight.flight.clone()))
+    }
+
+    /// The shared answers. Each, on completion, counts itself; the last one removes the
+    /// lookup from the map, so nobody joins a finished lookup and every caller then reads
+    /// the final `joined` count.
+    fn share(
+        self: &Arc<Group>,
+        resolving: FamilyResolving,
+        key: &str,
+        flight: &Arc<Flight>,
+    ) -> Shares {
+        let share = |lookup: Resolving| -> SharedLookup {
+            let group: Weak<Group> = Arc::downgrade(self);
+            let (key, flight) = (Box::<str>::from(key), flight.clone());
+            let lookup = async move {
+                let answer = without_trace(lookup).await;
+                if flight.unanswered.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    if let Some(group) = group.upgrade() {
+                        group.remove(&key, &flight);
+                    }
+                }
+                answer.map(Arc::from)
+            };
+            let lookup: Pin<Box<dyn Future<Output = Answer> + Send>> = Box::pin(lookup);
+            lookup.shared()
         };
-        let lookup: Pin<Box<dyn Future<Output = Answer> + Send>> = Box::pin(lookup);
-        lookup.shared()
+        match resolving.kind {
+            FamilyKind::Joint(lookup) => {
+                flight.unanswered.store(1, Ordering::Relaxed);
+                Shares::Joint(share(lookup))
+            }
+            FamilyKind::Split { ipv6, ipv4 } => {
+                flight.unanswered.store(2, Ordering::Relaxed);
+                Shares::Split([share(ipv6), share(ipv4)])
+            }
+        }
     }
 
     /// A waiting caller left; the last one to leave cancels the lookup.
@@ -247,7 +300,7 @@ impl Group {
                 None
             }
         };
-        // Dropping the last handle drops the resolver's future: do it outside the lock.
+        // Dropping the last handle drops the resolver's futures: do it outside the lock.
         drop(removed);
     }
 
@@ -283,8 +336,289 @@ fn ip_literal(host: &str) -> Option<IpAddr> {
     }
 }
 
+/// The name a lookup is shared under: ASCII case and one trailing dot do not matter.
 fn key(host: &str) -> Box<str> {
+    let host = host.strip_suffix('.').unwrap_or(host);
     host.to_ascii_lowercase().into_boxed_str()
+}
+
+/// One family's answer, as a dial receives it.
+#[derive(Debug)]
+pub(crate) struct FamilyAnswer {
+    pub(crate) family: Family,
+    /// This family's addresses; empty on error.
+    pub(crate) addrs: Vec<IpAddr>,
+    /// Whether the resolver's order is to be kept (a joint answer) rather than sorted.
+    pub(crate) ordered: bool,
+}
+
+/// One caller's part in a shared lookup: fires `DnsStart`, one `DnsAnswer` per family and
+/// `DnsDone`, each exactly once, and hands the dial each family's answer as it comes.
+pub(crate) struct Resolution {
+    group: Arc<Group>,
+    host: Box<str>,
+    dial: DialId,
+    trace: Option<NetTrace>,
+    state: State,
+    /// Every address received: for a joint answer in its order, else IPv6 then IPv4.
+    received: Vec<IpAddr>,
+    /// The first error a family answered with.
+    error: Option<ResolveError>,
+    /// Answers taken from a joint share, not yet handed out.
+    ready: VecDeque<FamilyAnswer>,
+}
+
+enum State {
+    /// Not started.
+    Idle,
+    /// Waiting for answers; `DnsDone` (and the `DnsAnswer`s of `pending`) are owed.
+    Waiting {
+        flight: Arc<Flight>,
+        /// A joint share, or the `[AAAA, A]` shares still unanswered.
+        joint: Option<SharedLookup>,
+        families: [Option<SharedLookup>; 2],
+    },
+    Done,
+}
+
+const FAMILIES: [Family; 2] = [Family::Ipv6, Family::Ipv4];
+
+impl Resolution {
+    fn new(group: Arc<Group>, host: &str, dial: DialId, trace: Option<NetTrace>) -> Resolution {
+        Resolution {
+            group,
+            host: host.into(),
+            dial,
+            trace,
+            state: State::Idle,
+            received: Vec::new(),
+            error: None,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Fires `DnsStart` and joins (or starts) the shared lookup. Even if a hook panics,
+    /// the lookup is joined, so `DnsDone` is owed.
+    pub(crate) fn start(&mut self) -> Fired {
+        let fired = match &self.trace {
+            Some(trace) => trace.dns_start(&DnsStart {
+                dial: self.dial,
+                host: &self.host,
+            }),
+            None => Ok(()),
+        };
+        let (shares, flight) = self.group.join(&self.host);
+        self.state = match shares {
+            Shares::Joint(joint) => State::Waiting {
+                flight,
+                joint: Some(joint),
+                families: [None, None],
+            },
+            Shares::Split([v6, v4]) => State::Waiting {
+                flight,
+                joint: None,
+                families: [Some(v6), Some(v4)],
+            },
+        };
+        fired
+    }
+
+    /// The next family's answer, with its `DnsAnswer` fired (and `DnsDone` after the
+    /// last); `Ready(None)` once every family has answered. Hook panics go to `panics`.
+    pub(crate) fn poll_answer(
+        &mut self,
+        cx: &mut Context<'_>,
+        panics: &mut Panics,
+    ) -> Poll<Option<FamilyAnswer>> {
+        loop {
+            if let Some(answer) = self.ready.pop_front() {
+                return Poll::Ready(Some(answer));
+            }
+            let State::Waiting {
+                flight,
+                joint,
+                families,
+            } = &mut self.state
+            else {
+                return Poll::Ready(None);
+            };
+            if let Some(shared) = joint {
+                let answer = ready!(Pin::new(shared).poll(cx));
+                *joint = None;
+                let coalesced = flight.joined.load(Ordering::Relaxed) > 1;
+                let (addrs, error) = match answer {
+                    Ok(addrs) => (addrs.to_vec(), None),
+                    Err(err) => (Vec::new(), Some(err)),
+                };
+                // Both families at once; the family of the first address first.
+                let first_v4 = addrs.first().is_some_and(IpAddr::is_ipv4);
+                let order = if first_v4 { [1, 0] } else { [0, 1] };
+                for i in order {
+                    let family = FAMILIES[i];
+                    let mine: Vec<IpAddr> = addrs
+                        .iter()
+                        .copied()
+                        .filter(|ip| Family::of(*ip) == family)
+                        .collect();
+                    panics.keep(self.fire_answer(family, &mine, coalesced, error.as_ref()));
+                    self.ready.push_back(FamilyAnswer {
+                        family,
+                        addrs: mine,
+                        ordered: true,
+                    });
+                }
+                self.received = addrs;
+                if self.error.is_none() {
+                    self.error = error;
+                }
+                panics.keep(self.finish(coalesced));
+                continue;
+            }
+            let mut answered = None;
+            for (i, slot) in families.iter_mut().enumerate() {
+                if let Some(shared) = slot {
+                    if let Poll::Ready(answer) = Pin::new(shared).poll(cx) {
+                        *slot = None;
+                        answered = Some((i, answer));
+                        break;
+                    }
+                }
+            }
+            let Some((i, answer)) = answered else {
+                return Poll::Pending;
+            };
+            let last = families.iter().all(Option::is_none);
+            let coalesced = flight.joined.load(Ordering::Relaxed) > 1;
+            let family = FAMILIES[i];
+            let (addrs, error) = match answer {
+                Ok(addrs) => (addrs.to_vec(), None),
+                Err(err) => (Vec::new(), Some(err)),
+            };
+            panics.keep(self.fire_answer(family, &addrs, coalesced, error.as_ref()));
+            if family == Family::Ipv6 {
+                self.received.splice(0..0, addrs.iter().copied());
+            } else {
+                self.received.extend(&addrs);
+            }
+            if self.error.is_none() {
+                self.error = error;
+            }
+            if last {
+                panics.keep(self.finish(coalesced));
+            }
+            return Poll::Ready(Some(FamilyAnswer {
+                family,
+                addrs,
+                ordered: false,
+            }));
+        }
+    }
+
+    /// Stops waiting: the families still due answer `Cancelled`, then `DnsDone` fires with
+    /// what was received. Does nothing if the lookup is over (or never started).
+    pub(crate) fn stop(&mut self, panics: &mut Panics) {
+        let State::Waiting {
+            joint, families, ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        let due: Vec<Family> = if joint.is_some() {
+            FAMILIES.to_vec()
+        } else {
+            (0..2)
+                .filter(|i| families[*i].is_some())
+                .map(|i| FAMILIES[i])
+                .collect()
+        };
+        let cancelled = ResolveError::cancelled(&self.host);
+        for family in due {
+            panics.keep(self.fire_answer(family, &[], false, Some(&cancelled)));
+        }
+        if self.error.is_none() {
+            self.error = Some(cancelled);
+        }
+        // A caller that leaves before the end received no shared result in full (as Go
+        // reports a caller that left).
+        panics.keep(self.finish(false));
+    }
+
+    /// Every address received so far.
+    pub(crate) fn received(&self) -> &[IpAddr] {
+        &self.received
+    }
+
+    /// Why no address was received, once the lookup is over.
+    pub(crate) fn take_error(&mut self) -> Option<ResolveError> {
+        self.error.take()
+    }
+
+    fn fire_answer(
+        &self,
+        family: Family,
+        addrs: &[IpAddr],
+        coalesced: bool,
+        error: Option<&ResolveError>,
+    ) -> Fired {
+        let Some(trace) = &self.trace else {
+            return Ok(());
+        };
+        trace.dns_answer(&DnsAnswer {
+            dial: self.dial,
+            host: &self.host,
+            family,
+            addrs,
+            coalesced,
+            error,
+        })
+    }
+
+    /// Leaves the group and fires `DnsDone`: the addresses received, or the first error
+    /// when there are none.
+    fn finish(&mut self, coalesced: bool) -> Fired {
+        if let State::Waiting { flight, .. } = mem::replace(&mut self.state, State::Done) {
+            // Dropping the shares first lets the last leaver cancel the lookup.
+            self.group.leave(&self.host, &flight);
+        }
+        let Some(trace) = &self.trace else {
+            return Ok(());
+        };
+        let error = if self.received.is_empty() {
+            self.error.as_ref()
+        } else {
+            None
+        };
+        trace.dns_done(&DnsDone {
+            dial: self.dial,
+            host: &self.host,
+            addrs: &self.received,
+            coalesced,
+            error,
+        })
+    }
+}
+
+impl Drop for Resolution {
+    fn drop(&mut self) {
+        let mut panics = Panics::default();
+        self.stop(&mut panics);
+        panics.resume();
+    }
+}
+
+impl fmt::Debug for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Idle => "idle",
+            State::Waiting { .. } => "waiting",
+            State::Done => "done",
+        };
+        f.debug_struct("Resolution")
+            .field("host", &self.host)
+            .field("dial", &self.dial)
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The future of one caller's lookup, returned by [`CoalescingResolver::lookup`].
@@ -303,43 +637,8 @@ fn key(host: &str) -> Box<str> {
 /// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Lookup {
-    group: Arc<Group>,
-    host: Box<str>,
-    trace: Option<NetTrace>,
-    /// Whether to take the trace in scope at the first poll.
-    capture: bool,
-    state: State,
-}
-
-enum State {
-    /// Not polled yet.
-    Idle,
-    /// `DnsStart` is being reported; only seen if a hook panics.
-    Starting,
-    /// Waiting for the shared lookup; `DnsDone` is owed.
-    Waiting {
-        shared: SharedLookup,
-        flight: Arc<Flight>,
-    },
-    Done,
-}
-
-impl Lookup {
-    fn new(group: Arc<Group>, host: &str, trace: Option<NetTrace>, capture: bool) -> Lookup {
-        Lookup {
-            group,
-            host: host.into(),
-            trace,
-            capture,
-            state: State::Idle,
-        }
-    }
-
-    fn dns_done(&self, addrs: &[IpAddr], coalesced: bool, error: Option<&ResolveError>) {
-        if let Some(trace) = &self.trace {
-            trace.dns_done(&self.host, addrs, coalesced, error);
-        }
-    }
+    resolution: Resolution,
+    polled: bool,
 }
 
 impl Future for Lookup {
@@ -347,86 +646,54 @@ impl Future for Lookup {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        loop {
-            match &mut this.state {
-                State::Idle => {
-                    if this.capture {
-                        this.trace = current();
-                    }
-                    if let Some(ip) = ip_literal(&this.host) {
-                        this.state = State::Done;
-                        return Poll::Ready(Ok(vec![ip]));
-                    }
-                    if let Err(err) = name::validate(&this.host) {
-                        this.state = State::Done;
-                        return Poll::Ready(Err(err));
-                    }
-                    this.state = State::Starting;
-                    if let Some(trace) = &this.trace {
-                        trace.dns_start(&this.host);
-                    }
-                    let (shared, flight) = this.group.join(&this.host);
-                    this.state = State::Waiting { shared, flight };
-                }
-                State::Waiting { shared, flight } => {
-                    let answer = ready!(Pin::new(shared).poll(cx));
-                    // The lookup removed itself from the group before completing, so no
-                    // caller can join any more and the count is final.
-                    let coalesced = flight.joined.load(Ordering::Relaxed) > 1;
-                    this.state = State::Done;
-                    return Poll::Ready(match answer {
-                        Ok(addrs) => {
-                            this.dns_done(&addrs, coalesced, None);
-                            Ok(addrs.to_vec())
-                        }
-                        Err(err) => {
-                            this.dns_done(&[], coalesced, Some(&err));
-                            Err(err)
-                        }
-                    });
-                }
-                State::Starting | State::Done => panic!("`Lookup` polled after completion"),
+        let resolution = &mut this.resolution;
+        let mut panics = Panics::default();
+        if !this.polled {
+            this.polled = true;
+            resolution.trace = current();
+            if let Some(ip) = ip_literal(&resolution.host) {
+                return Poll::Ready(Ok(vec![ip]));
+            }
+            if let Err(err) = name::validate(&resolution.host) {
+                return Poll::Ready(Err(err));
+            }
+            panics.keep(resolution.start());
+            if !panics.is_empty() {
+                resolution.stop(&mut panics);
+                panics.resume();
+                unreachable!("a kept panic resumes");
             }
         }
-    }
-}
-
-impl Drop for Lookup {
-    fn drop(&mut self) {
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::Waiting { shared, flight } => {
-                drop(shared);
-                self.group.leave(&self.host, &flight);
+        let answer = loop {
+            match resolution.poll_answer(cx, &mut panics) {
+                Poll::Ready(Some(_)) => continue,
+                Poll::Ready(None) => break Poll::Ready(()),
+                Poll::Pending => break Poll::Pending,
             }
-            State::Starting => {}
-            State::Idle | State::Done => return,
+        };
+        if !panics.is_empty() {
+            resolution.stop(&mut panics);
+            panics.resume();
         }
-        // A caller that leaves received no result, so it shared none (as Go reports).
-        crate::trace::fire_from_drop(|| {
-            let err = ResolveError::cancelled(&self.host);
-            self.dns_done(&[], false, Some(&err));
-        });
+        ready!(answer);
+        match resolution.take_error() {
+            Some(err) if resolution.received().is_empty() => Poll::Ready(Err(err)),
+            _ => Poll::Ready(Ok(resolution.received().to_vec())),
+        }
     }
 }
 
 impl fmt::Debug for Lookup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
-            State::Idle => "idle",
-            State::Starting => "starting",
-            State::Waiting { .. } => "waiting",
-            State::Done => "done",
-        };
         f.debug_struct("Lookup")
-            .field("host", &self.host)
-            .field("state", &state)
-            .finish_non_exhaustive()
+            .field("resolution", &self.resolution)
+            .finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ip_literal;
+    use super::{ip_literal, key};
 
     #[test]
     fn ip_literals_with_brackets_and_zones() {
@@ -439,5 +706,11 @@ mod tests {
         assert_eq!(ip_literal("127.0.0.1%eth0"), None);
         assert_eq!(ip_literal("[127.0.0.1]"), Some(ip("127.0.0.1")));
         assert_eq!(ip_literal("example.test"), None);
+    }
+
+    #[test]
+    fn one_trailing_dot_and_case_do_not_make_another_name() {
+        assert_eq!(key("X.test."), key("x.test"));
+        assert_ne!(key("x.test.."), key("x.test"));
     }
 }

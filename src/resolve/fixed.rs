@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::{Resolve, ResolveError, ResolveErrorKind, Resolving};
+use super::{FamilyResolving, Resolve, ResolveError, ResolveErrorKind, Resolving};
 
 /// Resolves names from a fixed map, like curl's `--resolve` or a hosts file.
 ///
@@ -95,6 +95,15 @@ impl Resolve for StaticResolver {
                 let err = ResolveError::new(ResolveErrorKind::NotFound, host);
                 Box::pin(async move { Err(err) })
             }
+        }
+    }
+
+    /// A name in the map answers both families at once, in the order given; any other
+    /// goes to the fallback's own `resolve_by_family`.
+    fn resolve_by_family(&self, host: &str) -> FamilyResolving {
+        match (self.names.contains_key(&key(host)), &self.fallback) {
+            (false, Some(fallback)) => fallback.resolve_by_family(host),
+            _ => FamilyResolving::joint(self.resolve(host)),
         }
     }
 }

@@ -1,13 +1,20 @@
-//! The hook set: [`NetTrace`] and the events its hooks receive.
+//! The hook set: [`NetTrace`], how its hooks are called, and the events they receive.
 
+mod event;
+
+use std::any::Any;
 use std::fmt;
-use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::resolve::ResolveError;
+pub use self::event::{
+    ConnectDone, ConnectOutcome, ConnectStart, DialId, DnsAnswer, DnsDone, DnsStart, Family,
+};
+#[cfg(feature = "tls")]
+pub use self::event::{TlsHandshakeDone, TlsHandshakeStart};
 
 type DnsStartHook = Arc<dyn Fn(&DnsStart<'_>) + Send + Sync>;
+type DnsAnswerHook = Arc<dyn Fn(&DnsAnswer<'_>) + Send + Sync>;
 type DnsDoneHook = Arc<dyn Fn(&DnsDone<'_>) + Send + Sync>;
 type ConnectStartHook = Arc<dyn Fn(&ConnectStart) + Send + Sync>;
 type ConnectDoneHook = Arc<dyn Fn(&ConnectDone<'_>) + Send + Sync>;
@@ -62,6 +69,7 @@ impl Default for NetTrace {
 #[derive(Clone, Default)]
 struct Hooks {
     dns_start: Vec<DnsStartHook>,
+    dns_answer: Vec<DnsAnswerHook>,
     dns_done: Vec<DnsDoneHook>,
     connect_start: Vec<ConnectStartHook>,
     connect_done: Vec<ConnectDoneHook>,
@@ -102,6 +110,27 @@ impl NetTrace {
     {
         Arc::make_mut(&mut self.hooks)
             .dns_start
+            .push(Arc::new(hook));
+        self
+    }
+
+    /// Adds a hook called with each address family's answer to a lookup: once for AAAA
+    /// and once for A, as each arrives (see [`DnsAnswer`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let trace = nettrace::NetTrace::new()
+    ///     .on_dns_answer(|e| eprintln!("{} {:?}: {:?}", e.host, e.family, e.addrs));
+    /// # drop(trace);
+    /// ```
+    #[must_use]
+    pub fn on_dns_answer<F>(mut self, hook: F) -> NetTrace
+    where
+        F: Fn(&DnsAnswer<'_>) + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.hooks)
+            .dns_answer
             .push(Arc::new(hook));
         self
     }
@@ -238,6 +267,7 @@ impl NetTrace {
             true
         };
         h.dns_start.is_empty()
+            && h.dns_answer.is_empty()
             && h.dns_done.is_empty()
             && h.connect_start.is_empty()
             && h.connect_done.is_empty()
@@ -259,6 +289,7 @@ impl NetTrace {
         NetTrace {
             hooks: Arc::new(Hooks {
                 dns_start: concat(&inner.dns_start, &outer.dns_start),
+                dns_answer: concat(&inner.dns_answer, &outer.dns_answer),
                 dns_done: concat(&inner.dns_done, &outer.dns_done),
                 connect_start: concat(&inner.connect_start, &outer.connect_start),
                 connect_done: concat(&inner.connect_done, &outer.connect_done),
@@ -270,77 +301,102 @@ impl NetTrace {
         }
     }
 
-    pub(crate) fn dns_start(&self, host: &str) {
-        let event = DnsStart { host };
-        for hook in &self.hooks.dns_start {
-            hook(&event);
-        }
+    pub(crate) fn dns_start(&self, event: &DnsStart<'_>) -> Fired {
+        call_each(&self.hooks.dns_start, |hook| hook(event))
     }
 
-    pub(crate) fn dns_done(
-        &self,
-        host: &str,
-        addrs: &[IpAddr],
-        coalesced: bool,
-        error: Option<&ResolveError>,
-    ) {
-        let event = DnsDone {
-            host,
-            addrs,
-            coalesced,
-            error,
-        };
-        for hook in &self.hooks.dns_done {
-            hook(&event);
-        }
+    pub(crate) fn dns_answer(&self, event: &DnsAnswer<'_>) -> Fired {
+        call_each(&self.hooks.dns_answer, |hook| hook(event))
     }
 
-    pub(crate) fn connect_start(&self, addr: SocketAddr, attempt: usize) {
-        let event = ConnectStart { addr, attempt };
-        for hook in &self.hooks.connect_start {
-            hook(&event);
-        }
+    pub(crate) fn dns_done(&self, event: &DnsDone<'_>) -> Fired {
+        call_each(&self.hooks.dns_done, |hook| hook(event))
     }
 
-    pub(crate) fn connect_done(
-        &self,
-        addr: SocketAddr,
-        attempt: usize,
-        outcome: ConnectOutcome<'_>,
-    ) {
-        let event = ConnectDone {
-            addr,
-            attempt,
-            outcome,
-        };
-        for hook in &self.hooks.connect_done {
-            hook(&event);
-        }
+    pub(crate) fn connect_start(&self, event: &ConnectStart) -> Fired {
+        call_each(&self.hooks.connect_start, |hook| hook(event))
+    }
+
+    pub(crate) fn connect_done(&self, event: &ConnectDone<'_>) -> Fired {
+        call_each(&self.hooks.connect_done, |hook| hook(event))
     }
 }
 
 #[cfg(feature = "tls")]
 impl NetTrace {
-    pub(crate) fn tls_start(&self, event: &TlsHandshakeStart<'_>) {
-        for hook in &self.hooks.tls_start {
-            hook(event);
+    pub(crate) fn tls_start(&self, event: &TlsHandshakeStart<'_>) -> Fired {
+        call_each(&self.hooks.tls_start, |hook| hook(event))
+    }
+
+    pub(crate) fn tls_done(&self, event: &TlsHandshakeDone<'_>) -> Fired {
+        call_each(&self.hooks.tls_done, |hook| hook(event))
+    }
+}
+
+/// What a hook panicked with.
+pub(crate) type Panic = Box<dyn Any + Send + 'static>;
+
+/// The result of firing one event: every hook was called; `Err` holds the first panic.
+pub(crate) type Fired = Result<(), Panic>;
+
+/// Calls every hook, each in isolation: a panicking hook does not stop the ones after it.
+/// Returns the first panic for the caller to continue once its own bookkeeping is done.
+#[inline]
+fn call_each<H>(hooks: &[H], call: impl Fn(&H)) -> Fired {
+    let mut first = None;
+    for hook in hooks {
+        // The hook sees only a shared reference to an event that is dropped right after,
+        // and the dial's state is consistent between hook calls, so nothing a panicking
+        // hook leaves half-done is observed afterwards.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| call(hook))) {
+            first.get_or_insert(panic);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// The first panic of the hooks fired during one operation, kept until every pending event
+/// has been fired.
+#[derive(Default)]
+#[must_use = "a kept panic must be resumed"]
+pub(crate) struct Panics(Option<Panic>);
+
+impl Panics {
+    /// Keeps `fired`'s panic if it is the first.
+    pub(crate) fn keep(&mut self, fired: Fired) {
+        if let Err(panic) = fired {
+            self.0.get_or_insert(panic);
         }
     }
 
-    pub(crate) fn tls_done(&self, event: &TlsHandshakeDone<'_>) {
-        for hook in &self.hooks.tls_done {
-            hook(event);
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Continues the first panic kept, if any. While the thread is already unwinding (a
+    /// drop during a panic), a second panic would abort the process, so it is dropped.
+    pub(crate) fn resume(self) {
+        if let Some(panic) = self.0 {
+            if !std::thread::panicking() {
+                resume_unwind(panic);
+            }
         }
     }
 }
 
-/// Runs `fire` (which calls hooks) from a `Drop`. While the thread unwinds from another
-/// panic — tokio drops a task's future inside its panic guard — a second panic from a
-/// hook would abort the process, so it is caught and dropped: the hooks still fire, and
-/// every start still gets its done.
+impl fmt::Debug for Panics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Panics").field(&self.0.is_some()).finish()
+    }
+}
+
+/// Runs `fire` (which calls the HTTP tracer's hooks) from a `Drop`. While the thread
+/// unwinds from another panic — tokio drops a task's future inside its panic guard — a
+/// second panic from a hook would abort the process, so it is caught and dropped.
+#[cfg(feature = "http")]
 pub(crate) fn fire_from_drop(fire: impl FnOnce()) {
     if std::thread::panicking() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(fire));
+        let _ = catch_unwind(AssertUnwindSafe(fire));
     } else {
         fire();
     }
@@ -358,185 +414,12 @@ impl fmt::Debug for NetTrace {
         let h = &*self.hooks;
         f.debug_struct("NetTrace")
             .field("dns_start", &h.dns_start.len())
+            .field("dns_answer", &h.dns_answer.len())
             .field("dns_done", &h.dns_done.len())
             .field("connect_start", &h.connect_start.len())
             .field("connect_done", &h.connect_done.len())
             .finish()
     }
-}
-
-/// A DNS lookup is about to start, or to join a lookup of the same name already in flight.
-///
-/// # Examples
-///
-/// ```
-/// let trace = nettrace::NetTrace::new().on_dns_start(|e: &nettrace::DnsStart<'_>| {
-///     assert!(!e.host.is_empty());
-/// });
-/// # drop(trace);
-/// ```
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct DnsStart<'a> {
-    /// The name being looked up, as the caller gave it.
-    pub host: &'a str,
-}
-
-/// A DNS lookup has ended; fired exactly once for every [`DnsStart`].
-///
-/// # Examples
-///
-/// ```
-/// let trace = nettrace::NetTrace::new().on_dns_done(|e: &nettrace::DnsDone<'_>| {
-///     // Either addresses or an error, never both.
-///     assert!(e.error.is_none() || e.addrs.is_empty());
-/// });
-/// # drop(trace);
-/// ```
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct DnsDone<'a> {
-    /// The name that was looked up.
-    pub host: &'a str,
-    /// The addresses found, in the order the resolver returned them; empty on error.
-    pub addrs: &'a [IpAddr],
-    /// `true` if this caller's result was shared with at least one other caller of the
-    /// same lookup (the caller that started it included), as Go's `DNSDoneInfo.Coalesced`.
-    pub coalesced: bool,
-    /// Why the lookup failed, if it did. A caller that went away before the lookup ended
-    /// sees an error whose kind is [`ResolveErrorKind::Cancelled`](crate::ResolveErrorKind::Cancelled).
-    pub error: Option<&'a ResolveError>,
-}
-
-/// A connection attempt is about to start; fired before its socket is created.
-///
-/// # Examples
-///
-/// ```
-/// let trace = nettrace::NetTrace::new().on_connect_start(|e: &nettrace::ConnectStart| {
-///     eprintln!("attempt {} to {}", e.attempt, e.addr);
-/// });
-/// # drop(trace);
-/// ```
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct ConnectStart {
-    /// The address being dialed.
-    pub addr: SocketAddr,
-    /// The index of this attempt within its dial: 0, 1, 2, …
-    pub attempt: usize,
-}
-
-/// A connection attempt has ended; fired exactly once for every [`ConnectStart`].
-///
-/// # Examples
-///
-/// ```
-/// use nettrace::{ConnectDone, ConnectOutcome};
-///
-/// let trace = nettrace::NetTrace::new().on_connect_done(|e: &ConnectDone<'_>| {
-///     let won = matches!(e.outcome, ConnectOutcome::Connected);
-///     eprintln!("attempt {} to {}: won={won}", e.attempt, e.addr);
-/// });
-/// # drop(trace);
-/// ```
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct ConnectDone<'a> {
-    /// The address that was dialed.
-    pub addr: SocketAddr,
-    /// The index of the attempt, the same as in its [`ConnectStart`].
-    pub attempt: usize,
-    /// How the attempt ended.
-    pub outcome: ConnectOutcome<'a>,
-}
-
-/// How a connection attempt ended.
-///
-/// # Examples
-///
-/// ```
-/// use nettrace::ConnectOutcome;
-///
-/// fn describe(outcome: &ConnectOutcome<'_>) -> String {
-///     match outcome {
-///         ConnectOutcome::Connected => "connected".into(),
-///         ConnectOutcome::Failed(err) => format!("failed: {err}"),
-///         ConnectOutcome::Cancelled => "cancelled".into(),
-///         _ => "other".into(),
-///     }
-/// }
-/// assert_eq!(describe(&ConnectOutcome::Cancelled), "cancelled");
-/// ```
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum ConnectOutcome<'a> {
-    /// The attempt connected; its stream is the one the dial returns.
-    Connected,
-    /// The attempt failed with this error.
-    Failed(&'a io::Error),
-    /// The attempt was abandoned: another attempt won the race, the dial timed out, or the
-    /// dial future was dropped.
-    Cancelled,
-}
-
-/// A TLS handshake is about to start on a connected socket.
-///
-/// # Examples
-///
-/// ```
-/// let trace = nettrace::NetTrace::new()
-///     .on_tls_handshake_start(|e: &nettrace::TlsHandshakeStart<'_>| {
-///         assert!(!e.server_name.is_empty());
-///     });
-/// # drop(trace);
-/// ```
-#[cfg(feature = "tls")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct TlsHandshakeStart<'a> {
-    /// The name the certificate is checked against (a host name or an IP address).
-    pub server_name: &'a str,
-    /// The address of the connected peer.
-    pub addr: SocketAddr,
-}
-
-/// A TLS handshake has ended; fired exactly once for every [`TlsHandshakeStart`].
-///
-/// On success `version`, `cipher` and (if negotiated) `alpn` are set and `error` is
-/// `None`; on failure `error` says why. A handshake abandoned because the connect was
-/// dropped reports an error of kind [`io::ErrorKind::Interrupted`].
-///
-/// # Examples
-///
-/// ```
-/// let trace = nettrace::NetTrace::new()
-///     .on_tls_handshake_done(|e: &nettrace::TlsHandshakeDone<'_>| {
-///         if e.error.is_none() {
-///             eprintln!("{} {} alpn={:?}", e.version.unwrap(), e.cipher.unwrap(), e.alpn);
-///         }
-///     });
-/// # drop(trace);
-/// ```
-#[cfg(feature = "tls")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct TlsHandshakeDone<'a> {
-    /// The name the certificate was checked against.
-    pub server_name: &'a str,
-    /// The address of the peer.
-    pub addr: SocketAddr,
-    /// The negotiated protocol version, as `"TLSv1.3"` or `"TLSv1.2"`.
-    pub version: Option<&'a str>,
-    /// The negotiated ALPN protocol, such as `b"h2"` or `b"http/1.1"`.
-    pub alpn: Option<&'a [u8]>,
-    /// The negotiated cipher suite, as its IANA name (`"TLS13_AES_128_GCM_SHA256"`).
-    pub cipher: Option<&'a str>,
-    /// Why the handshake failed, if it did. A certificate that does not verify shows up
-    /// here with its rustls error as the source.
-    pub error: Option<&'a io::Error>,
 }
 
 #[cfg(test)]
@@ -557,15 +440,31 @@ mod tests {
             .on_connect_done(move |e| d.lock().unwrap().push(format!("{tag} done {}", e.attempt)))
     }
 
+    fn dns_start(trace: &NetTrace, host: &str) -> Fired {
+        trace.dns_start(&DnsStart {
+            dial: DialId::next(),
+            host,
+        })
+    }
+
+    fn connect_done(trace: &NetTrace, attempt: usize) -> Fired {
+        trace.connect_done(&ConnectDone {
+            dial: DialId::next(),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            attempt,
+            outcome: ConnectOutcome::Cancelled,
+        })
+    }
+
     #[test]
     fn compose_runs_inner_then_outer_and_changes_neither() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let inner = recorder(&log, "inner");
         let outer = recorder(&log, "outer");
         let both = inner.compose(&outer);
-        both.dns_start("a");
-        both.connect_done("127.0.0.1:1".parse().unwrap(), 3, ConnectOutcome::Cancelled);
-        inner.dns_start("b");
+        dns_start(&both, "a").unwrap();
+        connect_done(&both, 3).unwrap();
+        dns_start(&inner, "b").unwrap();
         assert_eq!(
             *log.lock().unwrap(),
             [
@@ -579,6 +478,33 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_hook_costs_no_other_hook_its_event() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let inner = NetTrace::new()
+            .on_dns_start(|_| panic!("first"))
+            .on_dns_start(|_| panic!("second"));
+        let both = inner.compose(&recorder(&log, "outer"));
+        let panic = dns_start(&both, "a").unwrap_err();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"first"));
+        assert_eq!(*log.lock().unwrap(), ["outer dns_start a"]);
+
+        let mut panics = Panics::default();
+        panics.keep(dns_start(&both, "b"));
+        panics.keep(connect_done(&both, 1));
+        assert!(!panics.is_empty());
+        let resumed = std::panic::catch_unwind(AssertUnwindSafe(|| panics.resume()));
+        let payload = resumed.unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"first"));
+    }
+
+    #[test]
+    fn dial_ids_are_unique_and_increasing() {
+        let ids: Vec<DialId> = (0..100).map(|_| DialId::next()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(ids[0].to_string(), format!("dial#{}", ids[0].as_u64()));
+    }
+
+    #[test]
     fn adding_to_a_clone_leaves_the_original() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let original = recorder(&log, "orig");
@@ -586,8 +512,8 @@ mod tests {
         let extended = original
             .clone()
             .on_dns_start(move |_| l.lock().unwrap().push("extra".into()));
-        original.dns_start("x");
-        extended.dns_start("y");
+        dns_start(&original, "x").unwrap();
+        dns_start(&extended, "y").unwrap();
         assert_eq!(
             *log.lock().unwrap(),
             ["orig dns_start x", "orig dns_start y", "extra"]
@@ -599,10 +525,17 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let l = log.clone();
         let trace = NetTrace::new().on_connect_start(move |e| l.lock().unwrap().push(e.attempt));
-        trace.dns_start("x");
-        trace.dns_done("x", &[], false, None);
-        trace.connect_start("[::1]:1".parse().unwrap(), 7);
-        trace.connect_done("[::1]:1".parse().unwrap(), 7, ConnectOutcome::Connected);
+        let dial = DialId::next();
+        let addr = "[::1]:1".parse().unwrap();
+        dns_start(&trace, "x").unwrap();
+        trace
+            .connect_start(&ConnectStart {
+                dial,
+                addr,
+                attempt: 7,
+            })
+            .unwrap();
+        connect_done(&trace, 7).unwrap();
         assert_eq!(*log.lock().unwrap(), [7]);
     }
 
@@ -620,7 +553,7 @@ mod tests {
         let trace = NetTrace::new().on_dns_start(|_| {}).on_dns_start(|_| {});
         assert_eq!(
             format!("{trace:?}"),
-            "NetTrace { dns_start: 2, dns_done: 0, connect_start: 0, connect_done: 0 }"
+            "NetTrace { dns_start: 2, dns_answer: 0, dns_done: 0, connect_start: 0, connect_done: 0 }"
         );
     }
 }
