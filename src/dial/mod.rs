@@ -710,4 +710,57 @@ mod tests {
         assert!(!v6.allows("127.0.0.1".parse().unwrap()));
         assert!(v6.allows("::1".parse().unwrap()));
     }
+
+    #[test]
+    fn local_addrs_bind_per_family_and_allow_both() {
+        let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        let both = LocalBind::PerFamily(Some(Ipv4Addr::new(127, 0, 0, 3)), None);
+        assert_eq!(both.for_dest(v4), Some("127.0.0.3:0".parse().unwrap()));
+        assert_eq!(both.for_dest(v6), None);
+        let options = Options {
+            local: both,
+            ..Options::default()
+        };
+        assert!(options.allows(v4.ip()) && options.allows(v6.ip()));
+
+        let one: SocketAddr = "127.0.0.4:5000".parse().unwrap();
+        assert_eq!(LocalBind::Addr(one).for_dest(v4), Some(one));
+        assert_eq!(LocalBind::Unbound.for_dest(v6), None);
+    }
+
+    #[test]
+    fn the_later_local_setter_wins() {
+        let one: SocketAddr = "127.0.0.4:0".parse().unwrap();
+        let v4 = Some(Ipv4Addr::LOCALHOST);
+        let local = |b: DialerBuilder| b.build().options.local;
+        assert_eq!(
+            local(
+                Dialer::builder()
+                    .local_addr(Some(one))
+                    .local_addrs(v4, None)
+            ),
+            LocalBind::PerFamily(v4, None)
+        );
+        assert_eq!(
+            local(
+                Dialer::builder()
+                    .local_addrs(v4, None)
+                    .local_addr(Some(one))
+            ),
+            LocalBind::Addr(one)
+        );
+        assert_eq!(
+            local(
+                Dialer::builder()
+                    .local_addr(Some(one))
+                    .local_addrs(None, None)
+            ),
+            LocalBind::Unbound
+        );
+        assert_eq!(
+            local(Dialer::builder().local_addrs(v4, None).local_addr(None)),
+            LocalBind::Unbound
+        );
+    }
 }
