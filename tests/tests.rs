@@ -13,5 +13,6 @@ mod http;
 mod properties;
 mod resolve;
 mod send_sync;
+mod sockopts;
 #[cfg(feature = "tracing")]
 mod tracing_spans;

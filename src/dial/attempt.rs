@@ -61,8 +61,24 @@ fn connect(addr: SocketAddr, options: &Options) -> io::Result<TcpStream> {
     if options.nodelay {
         socket.set_tcp_nodelay(true)?;
     }
-    if let Some(time) = options.keepalive {
-        socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(time))?;
+    if let Some(keepalive) = keepalive(options) {
+        socket.set_tcp_keepalive(&keepalive)?;
+    }
+    if let Some(bytes) = options.send_buffer_size {
+        socket.set_send_buffer_size(bytes)?;
+    }
+    if let Some(bytes) = options.recv_buffer_size {
+        // Before connect: the window scale is agreed in the handshake.
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    if let Some(timeout) = options.tcp_user_timeout {
+        socket.set_tcp_user_timeout(Some(timeout))?;
+    }
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    if let Some(mark) = options.mark {
+        // Needs CAP_NET_ADMIN; without it this fails with EPERM, failing the attempt.
+        socket.set_mark(mark)?;
     }
     if options.reuse_address {
         // Must come before bind to have any effect.
@@ -72,7 +88,7 @@ fn connect(addr: SocketAddr, options: &Options) -> io::Result<TcpStream> {
     if let Some(device) = &options.bind_device {
         socket.bind_device(Some(device.as_bytes()))?;
     }
-    if let Some(local) = options.local_addr {
+    if let Some(local) = options.local.for_dest(addr) {
         socket.bind(&SockAddr::from(local))?;
     }
     match socket.connect(&SockAddr::from(addr)) {
@@ -81,6 +97,56 @@ fn connect(addr: SocketAddr, options: &Options) -> io::Result<TcpStream> {
         Err(err) => return Err(err),
     }
     TcpStream::from_std(std::net::TcpStream::from(socket))
+}
+
+/// The keepalive settings, when any is set: as hyper-util's `TcpKeepaliveConfig`, an
+/// interval or a retry count alone turns keepalive on, with the system's idle time. One
+/// the platform lacks is left out, and alone does not turn keepalive on.
+fn keepalive(options: &Options) -> Option<TcpKeepalive> {
+    let mut keepalive = TcpKeepalive::new();
+    let mut any = false;
+    if let Some(idle) = options.keepalive {
+        keepalive = keepalive.with_time(idle);
+        any = true;
+    }
+    #[cfg(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "fuchsia",
+        target_os = "illumos",
+        target_os = "ios",
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "netbsd",
+        target_os = "tvos",
+        target_os = "visionos",
+        target_os = "watchos",
+        target_os = "windows",
+    ))]
+    if let Some(interval) = options.keepalive_interval {
+        keepalive = keepalive.with_interval(interval);
+        any = true;
+    }
+    #[cfg(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "fuchsia",
+        target_os = "illumos",
+        target_os = "ios",
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "netbsd",
+        target_os = "tvos",
+        target_os = "visionos",
+        target_os = "watchos",
+    ))]
+    if let Some(retries) = options.keepalive_retries {
+        keepalive = keepalive.with_retries(retries);
+        any = true;
+    }
+    any.then_some(keepalive)
 }
 
 /// A non-blocking TCP socket, in one system call where the platform allows it (as mio

@@ -8,7 +8,7 @@ mod future;
 mod race;
 mod sort;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,19 +81,60 @@ pub(crate) struct Options {
     pub(crate) family: Family,
     pub(crate) nodelay: bool,
     pub(crate) keepalive: Option<Duration>,
-    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_retries: Option<u32>,
+    pub(crate) send_buffer_size: Option<usize>,
+    pub(crate) recv_buffer_size: Option<usize>,
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    pub(crate) tcp_user_timeout: Option<Duration>,
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    pub(crate) mark: Option<u32>,
+    pub(crate) local: LocalBind,
     pub(crate) bind_device: Option<String>,
     pub(crate) reuse_address: bool,
 }
 
+/// The local address an attempt binds before connecting: set by
+/// [`DialerBuilder::local_addr`] or [`DialerBuilder::local_addrs`], whichever was called
+/// last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum LocalBind {
+    /// No bind: the system chooses when connecting.
+    #[default]
+    Unbound,
+    /// Every attempt binds this address and port; only its family is dialed.
+    Addr(SocketAddr),
+    /// An attempt binds the address of its destination's family, port 0; a family
+    /// without one is dialed unbound.
+    PerFamily(Option<Ipv4Addr>, Option<Ipv6Addr>),
+}
+
+impl LocalBind {
+    /// The address an attempt to `dest` binds, if any.
+    pub(crate) fn for_dest(self, dest: SocketAddr) -> Option<SocketAddr> {
+        match (self, dest) {
+            (LocalBind::Unbound, _) => None,
+            (LocalBind::Addr(local), _) => Some(local),
+            (LocalBind::PerFamily(v4, _), SocketAddr::V4(_)) => {
+                v4.map(|ip| SocketAddr::new(ip.into(), 0))
+            }
+            (LocalBind::PerFamily(_, v6), SocketAddr::V6(_)) => {
+                v6.map(|ip| SocketAddr::new(ip.into(), 0))
+            }
+        }
+    }
+}
+
 impl Options {
     /// Whether an attempt to `ip` may be made: the family filter allows it and, with a
-    /// local address, it is of the local address's family.
+    /// single local address ([`DialerBuilder::local_addr`]), it is of that address's
+    /// family.
     pub(crate) fn allows(&self, ip: IpAddr) -> bool {
         self.family.allows(ip)
-            && self
-                .local_addr
-                .is_none_or(|local| local.is_ipv4() == ip.is_ipv4())
+            && match self.local {
+                LocalBind::Addr(local) => local.is_ipv4() == ip.is_ipv4(),
+                LocalBind::Unbound | LocalBind::PerFamily(..) => true,
+            }
     }
 }
 
@@ -108,7 +149,15 @@ impl Default for Options {
             family: Family::Any,
             nodelay: false,
             keepalive: None,
-            local_addr: None,
+            keepalive_interval: None,
+            keepalive_retries: None,
+            send_buffer_size: None,
+            recv_buffer_size: None,
+            #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+            tcp_user_timeout: None,
+            #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+            mark: None,
+            local: LocalBind::Unbound,
             bind_device: None,
             reuse_address: false,
         }
@@ -234,6 +283,13 @@ impl Default for Dialer {
 /// Builds a [`Dialer`]; every option has a default, so `Dialer::builder().build()` is a
 /// working dialer.
 ///
+/// Socket options (`nodelay`, the keepalive settings, buffer sizes, `tcp_user_timeout`,
+/// `mark`, `bind_device`, `reuse_address`, the local address) are set on each attempt's
+/// socket before `connect`. An option the system rejects fails that attempt with the
+/// system's error, before any packet is sent: its `ConnectDone` reports the error, the
+/// race goes on with the other addresses, and if none connects the error is kept in
+/// [`DialError::AllAttemptsFailed`].
+///
 /// # Examples
 ///
 /// ```
@@ -247,6 +303,7 @@ impl Default for Dialer {
 ///     .family(Family::Any)
 ///     .nodelay(true)
 ///     .keepalive(Some(Duration::from_secs(30)))
+///     .recv_buffer_size(Some(256 * 1024))
 ///     .build();
 /// # drop(dialer);
 /// ```
@@ -373,21 +430,225 @@ impl DialerBuilder {
         self
     }
 
-    /// Enables TCP keepalive on every attempt's socket, with this idle time before the
-    /// first probe; `None` leaves keepalive off.
+    /// Enables TCP keepalive on every attempt's socket (`SO_KEEPALIVE`), with this idle
+    /// time before the first probe (`TCP_KEEPIDLE`, whole seconds on Linux).
+    ///
+    /// With `None`, keepalive stays off unless
+    /// [`keepalive_interval`](DialerBuilder::keepalive_interval) or
+    /// [`keepalive_retries`](DialerBuilder::keepalive_retries) is set; then it is on with
+    /// the system's idle time (two hours on Linux, `net.ipv4.tcp_keepalive_time`), as
+    /// hyper-util's `HttpConnector` does.
     ///
     /// Default is `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let dialer = nettrace::Dialer::builder()
+    ///     .keepalive(Some(Duration::from_secs(60)))
+    ///     .build();
+    /// # drop(dialer);
+    /// ```
     pub fn keepalive(mut self, idle: Option<Duration>) -> DialerBuilder {
         self.options.keepalive = idle;
+        self
+    }
+
+    /// Sets the time between two keepalive probes when the previous one was not
+    /// answered (`TCP_KEEPINTVL`, whole seconds on Linux).
+    ///
+    /// Setting it turns keepalive on even when [`keepalive`](DialerBuilder::keepalive)
+    /// is `None` (the idle time is then the system's), as hyper-util's `HttpConnector`
+    /// does. Ignored on systems where it cannot be set (OpenBSD, Solaris and Haiku among
+    /// them).
+    ///
+    /// Default is `None` (the system's interval: 75 seconds on Linux,
+    /// `net.ipv4.tcp_keepalive_intvl`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let dialer = nettrace::Dialer::builder()
+    ///     .keepalive(Some(Duration::from_secs(60)))
+    ///     .keepalive_interval(Some(Duration::from_secs(10)))
+    ///     .keepalive_retries(Some(3))
+    ///     .build();
+    /// # drop(dialer);
+    /// ```
+    pub fn keepalive_interval(mut self, interval: Option<Duration>) -> DialerBuilder {
+        self.options.keepalive_interval = interval;
+        self
+    }
+
+    /// Sets how many unanswered keepalive probes close the connection
+    /// (`TCP_KEEPCNT`, a count of probes).
+    ///
+    /// Setting it turns keepalive on even when [`keepalive`](DialerBuilder::keepalive)
+    /// is `None` (the idle time is then the system's), as hyper-util's `HttpConnector`
+    /// does. Ignored on Windows and on systems where it cannot be set (OpenBSD, Solaris
+    /// and Haiku among them).
+    ///
+    /// Default is `None` (the system's count: 9 on Linux, `net.ipv4.tcp_keepalive_probes`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dialer = nettrace::Dialer::builder().keepalive_retries(Some(3)).build();
+    /// # drop(dialer);
+    /// ```
+    pub fn keepalive_retries(mut self, retries: Option<u32>) -> DialerBuilder {
+        self.options.keepalive_retries = retries;
+        self
+    }
+
+    /// Sets the size of every attempt's send buffer (`SO_SNDBUF`), in bytes.
+    ///
+    /// The system may adjust it: Linux doubles the value (for its bookkeeping), caps it
+    /// at `net.core.wmem_max`, and stops tuning the buffer on its own.
+    ///
+    /// Default is `None` (the system's size, tuned as the connection goes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dialer = nettrace::Dialer::builder()
+    ///     .send_buffer_size(Some(64 * 1024))
+    ///     .build();
+    /// # drop(dialer);
+    /// ```
+    pub fn send_buffer_size(mut self, bytes: Option<usize>) -> DialerBuilder {
+        self.options.send_buffer_size = bytes;
+        self
+    }
+
+    /// Sets the size of every attempt's receive buffer (`SO_RCVBUF`), in bytes.
+    ///
+    /// It is set before `connect` because the TCP window scale is fixed by the
+    /// handshake. The system may adjust it: Linux doubles the value, caps it at
+    /// `net.core.rmem_max`, and stops tuning the buffer on its own.
+    ///
+    /// Default is `None` (the system's size, tuned as the connection goes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dialer = nettrace::Dialer::builder()
+    ///     .recv_buffer_size(Some(256 * 1024))
+    ///     .build();
+    /// # drop(dialer);
+    /// ```
+    pub fn recv_buffer_size(mut self, bytes: Option<usize>) -> DialerBuilder {
+        self.options.recv_buffer_size = bytes;
+        self
+    }
+
+    /// Sets `TCP_USER_TIMEOUT` on every attempt's socket: how long sent data may stay
+    /// unacknowledged before the system closes the connection, with millisecond
+    /// precision. `Some(Duration::ZERO)` means the system's behaviour.
+    ///
+    /// Default is `None` (the system's behaviour: retransmissions decide, about 15
+    /// minutes on Linux).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let dialer = nettrace::Dialer::builder()
+    ///     .tcp_user_timeout(Some(Duration::from_secs(30)))
+    ///     .build();
+    /// # drop(dialer);
+    /// ```
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))
+    )]
+    pub fn tcp_user_timeout(mut self, timeout: Option<Duration>) -> DialerBuilder {
+        self.options.tcp_user_timeout = timeout;
+        self
+    }
+
+    /// Sets the mark (`SO_MARK`, a 32-bit number for routing rules and packet
+    /// filters) on every attempt's socket.
+    ///
+    /// Setting a mark needs `CAP_NET_ADMIN`. Without it, every attempt fails with the
+    /// system's `EPERM` error (`io::ErrorKind::PermissionDenied`) before any packet is
+    /// sent, and the dial fails with [`DialError::AllAttemptsFailed`].
+    ///
+    /// Default is `None` (no mark).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dialer = nettrace::Dialer::builder().mark(Some(0x2a)).build();
+    /// # drop(dialer);
+    /// ```
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))
+    )]
+    pub fn mark(mut self, mark: Option<u32>) -> DialerBuilder {
+        self.options.mark = mark;
         self
     }
 
     /// Binds every attempt's socket to this local address before connecting (port 0
     /// lets the system choose). Only addresses of the same family are then dialed.
     ///
+    /// Replaces what an earlier [`local_addrs`](DialerBuilder::local_addrs) set: of the
+    /// two, the later call wins (`None` removes either).
+    ///
     /// Default is `None` (the system chooses).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dialer = nettrace::Dialer::builder()
+    ///     .local_addr(Some("127.0.0.1:0".parse().unwrap()))
+    ///     .build();
+    /// # drop(dialer);
+    /// ```
     pub fn local_addr(mut self, addr: Option<SocketAddr>) -> DialerBuilder {
-        self.options.local_addr = addr;
+        self.options.local = addr.map_or(LocalBind::Unbound, LocalBind::Addr);
+        self
+    }
+
+    /// Binds each attempt's socket to the local address of its destination's family
+    /// (port 0, the system chooses the port), as hyper-util's `set_local_addresses`:
+    /// an attempt to an IPv4 address binds `ipv4`, one to an IPv6 address binds `ipv6`.
+    /// Addresses of a family without a local address are still dialed, unbound — unlike
+    /// [`local_addr`](DialerBuilder::local_addr), which dials its family only.
+    ///
+    /// Replaces what an earlier [`local_addr`](DialerBuilder::local_addr) set: of the
+    /// two, the later call wins (`local_addrs(None, None)` removes either).
+    ///
+    /// A local address the host does not have fails that attempt with the system's
+    /// error (`EADDRNOTAVAIL`, `io::ErrorKind::AddrNotAvailable`) before any packet is
+    /// sent; the other attempts go on.
+    ///
+    /// Default is `(None, None)`: every attempt unbound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::{Ipv4Addr, Ipv6Addr};
+    ///
+    /// let dialer = nettrace::Dialer::builder()
+    ///     .local_addrs(Some(Ipv4Addr::LOCALHOST), Some(Ipv6Addr::LOCALHOST))
+    ///     .build();
+    /// # drop(dialer);
+    /// ```
+    pub fn local_addrs(mut self, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> DialerBuilder {
+        self.options.local = match (ipv4, ipv6) {
+            (None, None) => LocalBind::Unbound,
+            _ => LocalBind::PerFamily(ipv4, ipv6),
+        };
         self
     }
 
@@ -461,7 +722,7 @@ mod tests {
     #[test]
     fn local_addr_limits_the_family() {
         let options = Options {
-            local_addr: Some("127.0.0.1:0".parse().unwrap()),
+            local: LocalBind::Addr("127.0.0.1:0".parse().unwrap()),
             ..Options::default()
         };
         assert!(options.allows("127.0.0.2".parse().unwrap()));
@@ -472,5 +733,58 @@ mod tests {
         };
         assert!(!v6.allows("127.0.0.1".parse().unwrap()));
         assert!(v6.allows("::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn local_addrs_bind_per_family_and_allow_both() {
+        let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        let both = LocalBind::PerFamily(Some(Ipv4Addr::new(127, 0, 0, 3)), None);
+        assert_eq!(both.for_dest(v4), Some("127.0.0.3:0".parse().unwrap()));
+        assert_eq!(both.for_dest(v6), None);
+        let options = Options {
+            local: both,
+            ..Options::default()
+        };
+        assert!(options.allows(v4.ip()) && options.allows(v6.ip()));
+
+        let one: SocketAddr = "127.0.0.4:5000".parse().unwrap();
+        assert_eq!(LocalBind::Addr(one).for_dest(v4), Some(one));
+        assert_eq!(LocalBind::Unbound.for_dest(v6), None);
+    }
+
+    #[test]
+    fn the_later_local_setter_wins() {
+        let one: SocketAddr = "127.0.0.4:0".parse().unwrap();
+        let v4 = Some(Ipv4Addr::LOCALHOST);
+        let local = |b: DialerBuilder| b.build().options.local;
+        assert_eq!(
+            local(
+                Dialer::builder()
+                    .local_addr(Some(one))
+                    .local_addrs(v4, None)
+            ),
+            LocalBind::PerFamily(v4, None)
+        );
+        assert_eq!(
+            local(
+                Dialer::builder()
+                    .local_addrs(v4, None)
+                    .local_addr(Some(one))
+            ),
+            LocalBind::Addr(one)
+        );
+        assert_eq!(
+            local(
+                Dialer::builder()
+                    .local_addr(Some(one))
+                    .local_addrs(None, None)
+            ),
+            LocalBind::Unbound
+        );
+        assert_eq!(
+            local(Dialer::builder().local_addrs(v4, None).local_addr(None)),
+            LocalBind::Unbound
+        );
     }
 }

@@ -19,7 +19,10 @@ impl Live {
 
     pub async fn on_port(ip: &str, port: u16) -> Live {
         let ip: IpAddr = ip.parse().unwrap();
-        let listener = TcpListener::bind((ip, port)).await.unwrap();
+        Live::serve(TcpListener::bind((ip, port)).await.unwrap())
+    }
+
+    fn serve(listener: TcpListener) -> Live {
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let mut held = Vec::new();
@@ -98,6 +101,19 @@ pub async fn fallback_pair() -> (BlackHole, Live) {
         let port = live.addr.port();
         if std::net::TcpListener::bind(("::1", port)).is_ok() {
             return (BlackHole::on_port("::1", port).await, live);
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and ::1");
+}
+
+/// Live listeners on `127.0.0.1:P` and `[::1]:P`, on the same port `P`.
+pub async fn live_pair() -> (Live, Live) {
+    for _ in 0..20 {
+        let v4 = Live::on("127.0.0.1").await;
+        let port = v4.addr.port();
+        // Kept once bound, so no other test can take the port in between.
+        if let Ok(v6) = TcpListener::bind(("::1", port)).await {
+            return (v4, Live::serve(v6));
         }
     }
     panic!("no port free on both 127.0.0.1 and ::1");
