@@ -116,9 +116,7 @@ async fn a_silent_peer_fails_the_tls_handshake_at_its_timeout() {
         .expect("the handshake limit ends the connect well within 5 s");
     let took = began.elapsed();
 
-    let err = result
-        .err()
-        .expect("a silent peer cannot complete a handshake");
+    let err = result.expect_err("a silent peer cannot complete a handshake");
     assert!(took >= limit, "failed after {took:?}, before the limit");
     match &err {
         ConnectError::Tls {
