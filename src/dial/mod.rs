@@ -428,10 +428,7 @@ mod tests {
     fn a_zero_timeout_means_no_limit() {
         let timeout = |d| Dialer::builder().timeout(d).build().options.timeout;
         assert_eq!(timeout(Duration::ZERO), None);
-        assert_eq!(
-            timeout(Duration::from_millis(1)),
-            Some(Duration::from_millis(1))
-        );
+        assert_eq!(timeout(Duration::from_millis(1)), Some(Duration::from_millis(1)));
     }
 
     #[test]

@@ -643,11 +643,7 @@ mod proptests {
         prop_assert!(run.events.iter().all(|(t, _)| *t <= run.at));
 
         // One DnsDone per DnsStart; none for a literal.
-        let dns_starts = run
-            .events
-            .iter()
-            .filter(|(_, e)| *e == Ev::DnsStart)
-            .count();
+        let dns_starts = run.events.iter().filter(|(_, e)| *e == Ev::DnsStart).count();
         let dns_dones = run.events.iter().filter(|(_, e)| *e == Ev::DnsDone).count();
         prop_assert_eq!(dns_starts, dns_dones);
         prop_assert_eq!(dns_starts, usize::from(s.dns != Dns::Literal));
@@ -656,33 +652,22 @@ mod proptests {
         // allows; at most one connects, and only the one the dial returns.
         let mut connected = Vec::new();
         for (attempt, (addr, peer)) in order.iter().enumerate().take(starts.len()) {
-            let start = run
-                .events
-                .iter()
-                .position(|(_, e)| *e == Ev::Start(attempt, *addr));
+            let start = run.events.iter().position(|(_, e)| *e == Ev::Start(attempt, *addr));
             let dones: Vec<(usize, Ev)> = run
                 .events
                 .iter()
                 .enumerate()
-                .filter(|(_, (_, e))| {
-                    matches!(
-                        e,
-                        Ev::Connected(a) | Ev::Failed(a) | Ev::Cancelled(a) if *a == attempt
-                    )
-                })
+                .filter(|(_, (_, e))| matches!(
+                    e,
+                    Ev::Connected(a) | Ev::Failed(a) | Ev::Cancelled(a) if *a == attempt
+                ))
                 .map(|(i, (_, e))| (i, *e))
                 .collect();
             if end == End::Hung {
                 prop_assert!(dones.iter().all(|(_, e)| matches!(e, Ev::Failed(_))));
                 continue;
             }
-            prop_assert_eq!(
-                dones.len(),
-                1,
-                "attempt {} ends once: {:?}",
-                attempt,
-                run.events
-            );
+            prop_assert_eq!(dones.len(), 1, "attempt {} ends once: {:?}", attempt, run.events);
             let (i, done) = dones[0];
             prop_assert!(start.is_some_and(|s| s < i));
             match done {
@@ -712,9 +697,7 @@ mod proptests {
         if let (Some(delay), Some(dns)) = (s.delay, dns) {
             let first_live = order.iter().position(|(_, p)| matches!(p, Peer::Live(_)));
             if let Some(j) = first_live {
-                let Peer::Live(latency) = order[j].1 else {
-                    unreachable!()
-                };
+                let Peer::Live(latency) = order[j].1 else { unreachable!() };
                 // Attempt j starts at the latest j delays after the first, so it
                 // connects by `latest`; an earlier-started or faster attempt may
                 // win first (RFC 8305 §5: the first to connect wins), but the dial
@@ -723,14 +706,7 @@ mod proptests {
                 let before = |limit: Option<u64>| limit.is_none_or(|l| latest < l);
                 if before(s.timeout) && before(s.drop_at) {
                     let won = matches!(end, End::Connected { .. }) && at <= latest;
-                    prop_assert!(
-                        won,
-                        "attempt {} is live by {}: {:?} at {}",
-                        j,
-                        latest,
-                        end,
-                        at
-                    );
+                    prop_assert!(won, "attempt {} is live by {}: {:?} at {}", j, latest, end, at);
                 }
             }
         }
@@ -744,11 +720,7 @@ mod proptests {
     #[test]
     fn a_later_faster_attempt_may_win() {
         let s = Scenario {
-            peers: vec![
-                (false, Peer::Slow(21)),
-                (false, Peer::Live(0)),
-                (true, Peer::Live(11)),
-            ],
+            peers: vec![(false, Peer::Slow(21)), (false, Peer::Live(0)), (true, Peer::Live(11))],
             delay: Some(10),
             dns: Dns::Answer(0),
             timeout: None,
