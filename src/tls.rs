@@ -6,6 +6,7 @@
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -133,12 +134,14 @@ impl TlsConfig {
         }
     }
 
-    /// Runs the handshake on `tcp`, reporting it to the trace in scope.
+    /// Runs the handshake on `tcp`, reporting it to the trace in scope; after `timeout`
+    /// (`None` is no limit) it fails with an error of kind `TimedOut` and closes `tcp`.
     pub(crate) async fn handshake(
         &self,
         tcp: TcpStream,
         dial: DialId,
         server_name: String,
+        timeout: Option<Duration>,
         made: impl FnOnce() -> Made,
     ) -> Result<ConnectorStream, ConnectError> {
         let name =
@@ -165,7 +168,20 @@ impl TlsConfig {
             unreachable!("a kept panic resumes");
         }
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
-        match connector.connect(name, tcp).await {
+        let connect = connector.connect(name, tcp);
+        let result = match timeout {
+            None => connect.await,
+            // On expiry the handshake future is dropped, and the socket with it.
+            Some(limit) => tokio::time::timeout(limit, connect)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("tls handshake timed out after {limit:?}"),
+                    ))
+                }),
+        };
+        match result {
             Ok(stream) => {
                 let session = stream.get_ref().1;
                 let version = session.protocol_version().and_then(version_name);

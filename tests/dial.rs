@@ -443,10 +443,37 @@ async fn family_and_url_mistakes_get_helpful_messages() {
     assert!(err.to_string().contains("family filter"), "{err}");
     let err = dialer.dial("http://example.test:80").await.unwrap_err();
     assert!(err.to_string().contains("not a URL"), "{err}");
+    // A host with a ':' is shown in brackets, so the port given stays apart from it.
     let err = dialer.dial_host("example.test:80", 443).await.unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("invalid address \"example.test:80:443\""),
+            .starts_with("invalid address \"[example.test:80]:443\""),
         "{err}"
     );
+}
+
+/// `dial_host` shows an IPv6 host in brackets in its errors, as `[::1]:80`.
+#[tokio::test]
+async fn dial_host_errors_show_ipv6_hosts_in_brackets() {
+    let dialer = Dialer::builder().resolver(StaticResolver::new()).build();
+    for (host, port, shown) in [
+        ("::zz", 80, "[::zz]:80"),
+        ("fe80::1%no-such-if0", 443, "[fe80::1%no-such-if0]:443"),
+        ("[fe80::1%]", 8080, "[fe80::1%]:8080"),
+        ("[::1", 80, "[[::1]:80"),
+        ("::1", 0, "[::1]:0"),
+        ("[::1]", 0, "[::1]:0"),
+        ("127.0.0.1", 0, "127.0.0.1:0"),
+    ] {
+        let err = dialer.dial_host(host, port).await.unwrap_err();
+        match &err {
+            DialError::InvalidAddress { input, .. } => assert_eq!(input, shown, "{err}"),
+            other => panic!("{host:?} {port}: {other:?}"),
+        }
+        assert!(
+            err.to_string()
+                .starts_with(&format!("invalid address {shown:?}: ")),
+            "{err}"
+        );
+    }
 }

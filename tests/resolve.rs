@@ -379,3 +379,50 @@ async fn names_are_shared_regardless_of_case() {
     assert_eq!(a.unwrap(), b.unwrap());
     assert_eq!(server.questions(), 2);
 }
+
+/// `x.test.` (fully qualified) and `x.test` are one name: concurrent lookups of both share
+/// one lookup, asked with the first caller's spelling.
+#[tokio::test]
+async fn a_trailing_dot_names_the_same_host() {
+    use std::sync::{Arc, Mutex};
+
+    use nettrace::{Resolve, Resolving};
+
+    /// Answers after 100 ms and remembers every name it was asked.
+    struct Slow(Arc<Mutex<Vec<String>>>);
+
+    impl Resolve for Slow {
+        fn resolve(&self, host: &str) -> Resolving {
+            self.0.lock().unwrap().push(host.to_owned());
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(vec![ip("127.0.0.1")])
+            })
+        }
+    }
+
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let resolver = CoalescingResolver::new(Slow(asked.clone()));
+    let rec = Recorder::new();
+
+    let (a, b) = nettrace::with_trace(rec.trace(), async {
+        tokio::join!(resolver.lookup("x.test"), resolver.lookup("x.test."))
+    })
+    .await;
+
+    assert_eq!(a.unwrap(), [ip("127.0.0.1")]);
+    assert_eq!(b.unwrap(), [ip("127.0.0.1")]);
+    assert_eq!(*asked.lock().unwrap(), ["x.test"]);
+    let dones: Vec<_> = rec
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::DnsDone {
+                coalesced, error, ..
+            } => Some((coalesced, error)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dones, [(true, None), (true, None)]);
+    assert_eq!(resolver.in_flight(), 0);
+}

@@ -9,6 +9,8 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+#[cfg(feature = "tls")]
+use std::time::Duration;
 
 use http::Uri;
 
@@ -45,7 +47,14 @@ pub struct Connector {
     dialer: Dialer,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
+    /// `None` is no limit.
+    #[cfg(feature = "tls")]
+    tls_handshake_timeout: Option<Duration>,
 }
+
+/// The handshake limit of a new [`Connector`], as Go's `http.DefaultTransport`.
+#[cfg(feature = "tls")]
+const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a [`Connector`] could not connect.
 ///
@@ -78,7 +87,9 @@ pub enum ConnectError {
     #[error(transparent)]
     Dial(#[from] DialError),
     /// The TLS handshake failed (the rustls error, such as an unknown issuer, is the
-    /// source of the `io::Error`).
+    /// source of the `io::Error`), or did not finish within
+    /// [`Connector::tls_handshake_timeout`] (the `io::Error` is then of kind
+    /// [`io::ErrorKind::TimedOut`]).
     #[error("tls handshake with {server_name} failed")]
     #[non_exhaustive]
     Tls {
@@ -107,6 +118,8 @@ impl Connector {
             dialer,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
+            tls_handshake_timeout: Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT),
         }
     }
 
@@ -125,6 +138,36 @@ impl Connector {
     #[must_use]
     pub fn tls(mut self, config: crate::tls::TlsConfig) -> Connector {
         self.tls = Some(config);
+        self
+    }
+
+    /// Limits the TLS handshake of an `https` connect, from the moment the TCP connection
+    /// is made. When it expires the connect fails with [`ConnectError::Tls`] whose
+    /// `io::Error` is of kind [`io::ErrorKind::TimedOut`], the socket is closed, and the
+    /// `on_tls_handshake_done` hook reports that error. The TCP dial has its own limit,
+    /// [`DialerBuilder::timeout`](crate::DialerBuilder::timeout).
+    ///
+    /// A zero duration means no limit, as in Go's `Transport.TLSHandshakeTimeout`: a peer
+    /// that accepts the connection and never answers then keeps the connect pending.
+    ///
+    /// Default is 10 seconds (Go's `http.DefaultTransport`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nettrace::{Connector, Dialer, TlsConfig};
+    ///
+    /// let connector = Connector::new(Dialer::new())
+    ///     .tls(TlsConfig::builder().build().unwrap())
+    ///     .tls_handshake_timeout(Duration::from_secs(3));
+    /// # drop(connector);
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[must_use]
+    pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Connector {
+        self.tls_handshake_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 
@@ -172,6 +215,7 @@ impl Connector {
                 host.trim_start_matches('[')
                     .trim_end_matches(']')
                     .to_owned(),
+                self.tls_handshake_timeout,
             )),
             (true, None) => {
                 return Err(invalid("https needs a TLS configuration (Connector::tls)"))
@@ -197,7 +241,7 @@ impl Connector {
 }
 
 #[cfg(feature = "tls")]
-type Tls = Option<(crate::tls::TlsConfig, String)>;
+type Tls = Option<(crate::tls::TlsConfig, String, Option<Duration>)>;
 #[cfg(not(feature = "tls"))]
 type Tls = ();
 
@@ -219,8 +263,8 @@ async fn establish(
     let id = dial.id();
     let tcp = dial.await?;
     #[cfg(feature = "tls")]
-    if let Some((config, server_name)) = tls {
-        return config.handshake(tcp, id, server_name, made).await;
+    if let Some((config, server_name, timeout)) = tls {
+        return config.handshake(tcp, id, server_name, timeout, made).await;
     }
     ConnectorStream::plain(tcp, made()).map_err(ConnectError::Io)
 }
@@ -268,5 +312,29 @@ impl Future for Connecting {
 impl fmt::Debug for Connecting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connecting").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_handshake_timeout_is_10_seconds_by_default_and_zero_means_none() {
+        let connector = Connector::new(Dialer::new());
+        assert_eq!(
+            connector.tls_handshake_timeout,
+            Some(Duration::from_secs(10))
+        );
+        assert!(
+            format!("{connector:?}").contains("tls_handshake_timeout: Some(10s)"),
+            "{connector:?}"
+        );
+        let set = |d| Connector::new(Dialer::new()).tls_handshake_timeout(d);
+        assert_eq!(set(Duration::ZERO).tls_handshake_timeout, None);
+        assert_eq!(
+            set(Duration::from_millis(300)).tls_handshake_timeout,
+            Some(Duration::from_millis(300))
+        );
     }
 }

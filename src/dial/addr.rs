@@ -68,6 +68,19 @@ pub(crate) fn from_parts(host: &str, port: u16) -> Result<Target, &'static str> 
     target(host, port)
 }
 
+/// Joins a host and a port for display, as Go's `net.JoinHostPort`: `host:port`, or
+/// `[host]:port` when the host holds a ':' (an IPv6 address, or a mistake such as a port
+/// in the host), so the port always follows the last ':' and reads unambiguously. A host
+/// already in brackets (`[::1]`) is kept as it is.
+pub(crate) fn join(host: &str, port: u16) -> String {
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    if host.contains(':') && !bracketed {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 fn target(host: &str, port: u16) -> Result<Target, &'static str> {
     if host.is_empty() {
         return Err("missing host");
@@ -167,6 +180,20 @@ mod tests {
             from_parts("a.test", 80),
             Ok(Target::Name("a.test".into(), 80))
         );
+    }
+
+    #[test]
+    fn join_brackets_every_host_with_a_colon() {
+        assert_eq!(join("a.test", 80), "a.test:80");
+        assert_eq!(join("127.0.0.1", 80), "127.0.0.1:80");
+        assert_eq!(join("::1", 80), "[::1]:80");
+        assert_eq!(join("fe80::1%eth0", 80), "[fe80::1%eth0]:80");
+        assert_eq!(join("[::1]", 80), "[::1]:80");
+        // Malformed hosts stay whole, in brackets, so the port is still told apart.
+        assert_eq!(join("[::1", 80), "[[::1]:80");
+        assert_eq!(join("::1]", 80), "[::1]]:80");
+        assert_eq!(join("a.test:80", 443), "[a.test:80]:443");
+        assert_eq!(join("", 80), ":80");
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub enum DialError {
     #[non_exhaustive]
     AllAttemptsFailed {
         /// Each attempt's address and error, in attempt order; never empty. Its
-        /// `source()` is the first attempt's error.
+        /// `source()` is the first attempt's error, whose kind is the kind of the
+        /// `io::Error` this converts into.
         #[source]
         attempts: Attempts,
     },
@@ -159,8 +160,9 @@ impl DialError {
         match self {
             DialError::InvalidAddress { .. } => io::ErrorKind::InvalidInput,
             DialError::Resolve(_) | DialError::NoAddresses { .. } => io::ErrorKind::NotFound,
+            // The first attempt's, as `source()` gives it, so the kind and the cause agree.
             DialError::AllAttemptsFailed { attempts, .. } => attempts
-                .last()
+                .first()
                 .map_or(io::ErrorKind::Other, |(_, e)| e.kind()),
             DialError::Timeout { .. } => io::ErrorKind::TimedOut,
         }
@@ -169,7 +171,8 @@ impl DialError {
 
 impl From<DialError> for io::Error {
     /// Keeps the `DialError` as the inner error, with the kind that fits it best: the
-    /// last attempt's kind when every attempt failed, `TimedOut` for a timeout,
+    /// first attempt's kind when every attempt failed (the attempt whose error
+    /// [`Attempts`] gives as its `source()`), `TimedOut` for a timeout,
     /// `InvalidInput` for a bad address and `NotFound` when the host has no address.
     fn from(err: DialError) -> io::Error {
         io::Error::new(err.io_kind(), err)
@@ -204,11 +207,37 @@ mod tests {
             .unwrap();
         assert_eq!(first.kind(), io::ErrorKind::ConnectionRefused);
         let io: io::Error = err.into();
-        assert_eq!(io.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
         let inner = io.get_ref().unwrap().downcast_ref::<DialError>().unwrap();
         assert!(
             matches!(inner, DialError::AllAttemptsFailed { attempts, .. } if attempts.len() == 2)
         );
+    }
+
+    #[test]
+    fn the_io_kind_is_the_kind_of_the_first_attempt_the_source_gives() {
+        let err = DialError::all_failed(vec![
+            (
+                "[::1]:80".parse().unwrap(),
+                io::Error::from(io::ErrorKind::TimedOut),
+            ),
+            (
+                "127.0.0.1:80".parse().unwrap(),
+                io::Error::from(io::ErrorKind::ConnectionRefused),
+            ),
+            (
+                "127.0.0.2:80".parse().unwrap(),
+                io::Error::from(io::ErrorKind::ConnectionReset),
+            ),
+        ]);
+        let cause = err
+            .source()
+            .and_then(Error::source)
+            .and_then(|e| e.downcast_ref::<io::Error>())
+            .unwrap()
+            .kind();
+        assert_eq!(cause, io::ErrorKind::TimedOut);
+        assert_eq!(io::Error::from(err).kind(), cause);
     }
 
     #[test]

@@ -130,8 +130,8 @@ impl Dial {
                 Running::new(Race::with_addrs(config, vec![addr]), "", addr.port(), None)
             }
             Target::Name(host, port) => {
-                let awaiting = match (options.family, options.local_addr) {
-                    (Family::Any, Some(local)) => Family::of(local.ip()),
+                let awaiting = match (options.family, options.local) {
+                    (Family::Any, super::LocalBind::Addr(local)) => Family::of(local.ip()),
                     (family, _) => family,
                 };
                 let mut resolution =

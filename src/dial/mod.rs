@@ -253,7 +253,7 @@ impl Dialer {
     /// ```
     pub fn dial_host(&self, host: &str, port: u16) -> Dial {
         let target = addr::from_parts(host, port)
-            .map_err(|why| DialError::invalid(&format!("{host}:{port}"), why));
+            .map_err(|why| DialError::invalid(&addr::join(host, port), why));
         Dial::new(self.clone(), target)
     }
 

@@ -171,7 +171,8 @@ fn host_port(uri: &http::Uri) -> String {
         } else {
             80
         });
-    format!("{host}:{port}")
+    // `Uri::host` keeps an IPv6 address's brackets; `join` adds none then.
+    crate::dial::addr::join(host, port)
 }
 
 /// What one traced request shares between its future, its request body (polled by the

@@ -336,7 +336,9 @@ fn ip_literal(host: &str) -> Option<IpAddr> {
     }
 }
 
-/// The name a lookup is shared under: ASCII case and one trailing dot do not matter.
+/// The map key of `host`: ASCII case ignored and one trailing dot dropped, since a
+/// fully qualified `x.test.` names the same host as `x.test`. The wrapped resolver is
+/// still asked with the spelling of the caller that started the lookup.
 fn key(host: &str) -> Box<str> {
     let host = host.strip_suffix('.').unwrap_or(host);
     host.to_ascii_lowercase().into_boxed_str()

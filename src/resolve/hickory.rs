@@ -18,8 +18,9 @@ use super::{name, Resolve, ResolveError, ResolveErrorKind, Resolving};
 /// AAAA and A records at the same time and returning IPv6 addresses first.
 ///
 /// The resolver is built on its first lookup, inside the runtime that makes it, so
-/// creating one is cheap and never fails; a configuration that cannot be read shows up as
-/// the error of every lookup. Cloning is cheap and clones share one cache.
+/// creating one is cheap and never fails. A configuration that cannot be read shows up as
+/// the error of that lookup, and the next lookup reads it again: only a built resolver is
+/// kept. Cloning is cheap and clones share one cache.
 ///
 /// # Examples
 ///
@@ -45,7 +46,9 @@ pub struct HickoryResolver {
 
 struct Inner {
     config: HickoryResolverBuilder,
-    resolver: OnceLock<Result<TokioResolver, Arc<NetError>>>,
+    /// Set by the first build that succeeds; a failed build is not kept, so a
+    /// configuration fixed after a failure is read on the next lookup.
+    resolver: OnceLock<TokioResolver>,
 }
 
 /// Builds a [`HickoryResolver`].
@@ -108,12 +111,22 @@ impl HickoryResolver {
         HickoryResolverBuilder::default()
     }
 
-    fn resolver(&self) -> Result<&TokioResolver, Arc<NetError>> {
-        self.inner
-            .resolver
-            .get_or_init(|| self.inner.config.make().map_err(Arc::new))
-            .as_ref()
-            .map_err(Arc::clone)
+    fn resolver(&self) -> Result<&TokioResolver, NetError> {
+        self.resolver_with(HickoryResolverBuilder::make)
+    }
+
+    /// The built resolver, building it with `make` if no build has succeeded yet.
+    /// Lookups that start together before the first success may each build one; the
+    /// first stored is kept and shared.
+    fn resolver_with(
+        &self,
+        make: impl FnOnce(&HickoryResolverBuilder) -> Result<TokioResolver, NetError>,
+    ) -> Result<&TokioResolver, NetError> {
+        if let Some(resolver) = self.inner.resolver.get() {
+            return Ok(resolver);
+        }
+        let built = make(&self.inner.config)?;
+        Ok(self.inner.resolver.get_or_init(|| built))
     }
 }
 
@@ -229,5 +242,41 @@ impl fmt::Debug for HickoryResolver {
             .field("config", &self.inner.config)
             .field("built", &self.inner.resolver.get().is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_build_is_not_kept_and_the_next_lookup_builds_again() {
+        let resolver = HickoryResolver::with_name_servers(&["127.0.0.1:53".parse().unwrap()]);
+        let builds = Cell::new(0);
+        let failing = |_: &HickoryResolverBuilder| {
+            builds.set(builds.get() + 1);
+            Err(NetError::from("no resolv.conf"))
+        };
+        let working = |config: &HickoryResolverBuilder| {
+            builds.set(builds.get() + 1);
+            config.make()
+        };
+
+        let err = resolver.resolver_with(failing).unwrap_err();
+        assert!(err.to_string().contains("no resolv.conf"), "{err}");
+        assert!(format!("{resolver:?}").contains("built: false"));
+
+        assert!(
+            resolver.resolver_with(working).is_ok(),
+            "the next lookup builds again"
+        );
+        assert_eq!(builds.get(), 2);
+        assert!(format!("{resolver:?}").contains("built: true"));
+
+        // Once built, the resolver is kept: no more builds, even by a clone.
+        assert!(resolver.clone().resolver_with(failing).is_ok());
+        assert_eq!(builds.get(), 2);
     }
 }
