@@ -10,9 +10,10 @@ use hickory_resolver::config::{
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::rr::RecordType;
 use hickory_resolver::TokioResolver;
 
-use super::{name, Resolve, ResolveError, ResolveErrorKind, Resolving};
+use super::{name, FamilyResolving, Resolve, ResolveError, ResolveErrorKind, Resolving};
 
 /// Resolves names with [hickory-resolver](https://docs.rs/hickory-resolver), asking for
 /// AAAA and A records at the same time and returning IPv6 addresses first.
@@ -211,7 +212,23 @@ fn name_server(addr: SocketAddr) -> NameServerConfig {
 }
 
 impl Resolve for HickoryResolver {
+    /// Both families, asked in parallel; IPv6 addresses first.
     fn resolve(&self, host: &str) -> Resolving {
+        self.resolve_by_family(host).joined()
+    }
+
+    /// The AAAA and A queries, asked in parallel, each answered as it arrives (RFC 8305
+    /// §3); the hosts file and search domains apply to both, as to `lookup_ip`.
+    fn resolve_by_family(&self, host: &str) -> FamilyResolving {
+        FamilyResolving::split(
+            self.lookup_family(host, RecordType::AAAA),
+            self.lookup_family(host, RecordType::A),
+        )
+    }
+}
+
+impl HickoryResolver {
+    fn lookup_family(&self, host: &str, record_type: RecordType) -> Resolving {
         let this = self.clone();
         let host = host.to_owned();
         Box::pin(async move {
@@ -219,8 +236,12 @@ impl Resolve for HickoryResolver {
             let resolver = this
                 .resolver()
                 .map_err(|e| ResolveError::new(ResolveErrorKind::Other, &host).with_source(e))?;
-            match resolver.lookup_ip(host.as_str()).await {
-                Ok(lookup) => Ok(lookup.iter().collect::<Vec<IpAddr>>()),
+            match resolver.lookup(host.as_str(), record_type).await {
+                Ok(lookup) => Ok(lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| record.data.ip_addr())
+                    .collect::<Vec<IpAddr>>()),
                 Err(err) => Err(ResolveError::new(classify(&err), &host).with_source(err)),
             }
         })

@@ -5,11 +5,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nettrace::{ConnectOutcome, NetTrace, ResolveErrorKind};
+use nettrace::{ConnectOutcome, DialId, Family, NetTrace, ResolveErrorKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     DnsStart(String),
+    /// Recorded, but left out of [`Recorder::events`] (see [`Recorder::all_events`]).
+    DnsAnswer {
+        host: String,
+        family: Family,
+        addrs: Vec<IpAddr>,
+        coalesced: bool,
+        error: Option<ResolveErrorKind>,
+    },
     DnsDone {
         host: String,
         addrs: Vec<IpAddr>,
@@ -30,7 +38,7 @@ pub enum Outcome {
 #[derive(Clone)]
 pub struct Recorder {
     start: Instant,
-    events: Arc<Mutex<Vec<(Duration, Event)>>>,
+    events: Arc<Mutex<Vec<(Duration, DialId, Event)>>>,
 }
 
 impl Default for Recorder {
@@ -47,58 +55,101 @@ impl Recorder {
         }
     }
 
-    fn push(&self, event: Event) {
+    fn push(&self, dial: DialId, event: Event) {
         let at = self.start.elapsed();
-        self.events.lock().unwrap().push((at, event));
+        self.events.lock().unwrap().push((at, dial, event));
     }
 
     /// A trace that records into this recorder.
     pub fn trace(&self) -> NetTrace {
-        let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self.clone());
+        let (a, b, c, d, e) = (
+            self.clone(),
+            self.clone(),
+            self.clone(),
+            self.clone(),
+            self.clone(),
+        );
         NetTrace::new()
-            .on_dns_start(move |e| a.push(Event::DnsStart(e.host.to_owned())))
-            .on_dns_done(move |e| {
-                b.push(Event::DnsDone {
-                    host: e.host.to_owned(),
-                    addrs: e.addrs.to_vec(),
-                    coalesced: e.coalesced,
-                    error: e.error.map(|err| err.kind()),
-                })
+            .on_dns_start(move |ev| a.push(ev.dial, Event::DnsStart(ev.host.to_owned())))
+            .on_dns_answer(move |ev| {
+                e.push(
+                    ev.dial,
+                    Event::DnsAnswer {
+                        host: ev.host.to_owned(),
+                        family: ev.family,
+                        addrs: ev.addrs.to_vec(),
+                        coalesced: ev.coalesced,
+                        error: ev.error.map(|err| err.kind()),
+                    },
+                )
             })
-            .on_connect_start(move |e| c.push(Event::ConnectStart(e.addr, e.attempt)))
-            .on_connect_done(move |e| {
-                let outcome = match e.outcome {
+            .on_dns_done(move |ev| {
+                b.push(
+                    ev.dial,
+                    Event::DnsDone {
+                        host: ev.host.to_owned(),
+                        addrs: ev.addrs.to_vec(),
+                        coalesced: ev.coalesced,
+                        error: ev.error.map(|err| err.kind()),
+                    },
+                )
+            })
+            .on_connect_start(move |ev| c.push(ev.dial, Event::ConnectStart(ev.addr, ev.attempt)))
+            .on_connect_done(move |ev| {
+                let outcome = match ev.outcome {
                     ConnectOutcome::Connected => Outcome::Connected,
                     ConnectOutcome::Failed(err) => Outcome::Failed(err.kind()),
                     ConnectOutcome::Cancelled => Outcome::Cancelled,
                     _ => unreachable!("new outcome"),
                 };
-                d.push(Event::ConnectDone(e.addr, e.attempt, outcome))
+                d.push(ev.dial, Event::ConnectDone(ev.addr, ev.attempt, outcome))
             })
     }
 
+    /// Every event but the per-family `DnsAnswer`s, in order.
     pub fn events(&self) -> Vec<Event> {
+        self.all_events()
+            .into_iter()
+            .filter(|e| !matches!(e, Event::DnsAnswer { .. }))
+            .collect()
+    }
+
+    /// Every event, `DnsAnswer`s included, in order.
+    pub fn all_events(&self) -> Vec<Event> {
+        self.with_ids().into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// Every event with the id of its dial, in order.
+    pub fn with_ids(&self) -> Vec<(DialId, Event)> {
         self.events
             .lock()
             .unwrap()
             .iter()
-            .map(|(_, e)| e.clone())
+            .map(|(_, dial, e)| (*dial, e.clone()))
             .collect()
     }
 
     pub fn timed(&self) -> Vec<(Duration, Event)> {
-        self.events.lock().unwrap().clone()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, e)| !matches!(e, Event::DnsAnswer { .. }))
+            .map(|(t, _, e)| (*t, e.clone()))
+            .collect()
     }
 
-    /// When the first event matching `pred` fired.
+    /// When the first event matching `pred` fired (`DnsAnswer`s included).
     pub fn time_of(&self, pred: impl Fn(&Event) -> bool) -> Option<Duration> {
-        self.timed()
-            .into_iter()
-            .find(|(_, e)| pred(e))
-            .map(|(t, _)| t)
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, _, e)| pred(e))
+            .map(|(t, _, _)| *t)
     }
 
     pub fn count(&self, pred: impl Fn(&Event) -> bool) -> usize {
-        self.events().iter().filter(|e| pred(e)).count()
+        self.all_events().iter().filter(|e| pred(e)).count()
     }
 }
