@@ -60,7 +60,16 @@
 //!
 //! A [`Dial`] captures the trace when it is first polled and calls every hook on the
 //! dialing task, never after it has returned; a dial dropped half way reports its pending
-//! `DnsDone` and `ConnectDone` (`Cancelled`) from its drop.
+//! `DnsAnswer`, `DnsDone` and `ConnectDone` (`Cancelled`) from its drop. Every event
+//! carries the [`DialId`] of its dial, so a trace shared by many dials pairs each done
+//! with its start exactly.
+//!
+//! # Panicking hooks
+//!
+//! Each hook call is isolated: a hook that panics costs no other hook (of this trace or of
+//! an enclosing scope) its event. The dial then ends, every pending done fires in order,
+//! and the first panic continues to the caller. From a drop the same happens, except that
+//! a panic while the thread is already unwinding is not raised a second time.
 //!
 //! # Feature flags
 //!

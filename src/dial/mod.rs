@@ -31,17 +31,27 @@ const MAX_ATTEMPT_DELAY: Duration = Duration::from_secs(2);
 /// scope.
 ///
 /// A dial parses its target, looks the host up (IP literals skip this) through a
-/// [`CoalescingResolver`] shared by all clones of the dialer, and then races connection
-/// attempts as [RFC 8305](https://www.rfc-editor.org/rfc/rfc8305) describes: address
-/// families alternate, starting with the family of the first address the resolver
-/// returned; each attempt starts [`attempt_delay`](DialerBuilder::attempt_delay) after the
-/// previous one, or at once when every attempt in flight has failed; the first to connect
-/// wins and the others are cancelled (their sockets closed).
+/// [`CoalescingResolver`] shared by all clones of the dialer, and races connection
+/// attempts as [RFC 8305](https://www.rfc-editor.org/rfc/rfc8305) describes:
+///
+/// - §3: a resolver that answers per family (as [`HickoryResolver`] does) lets the race
+///   start on the AAAA answer, or [`resolution_delay`](DialerBuilder::resolution_delay)
+///   after an A answer that came first; addresses that arrive later join the untried part
+///   of the race, and when every attempt so far failed while an answer is still due, the
+///   dial waits for it.
+/// - §4: the addresses are ordered by RFC 6724 §6 (a joint answer, such as a
+///   [`StaticResolver`](crate::StaticResolver)'s, keeps the resolver's order), then the
+///   families alternate, starting with the family of the most preferred address.
+/// - §5: each attempt starts [`attempt_delay`](DialerBuilder::attempt_delay) after the
+///   previous one, or at once when every attempt in flight has failed; the first to
+///   connect wins and the others are cancelled (their sockets closed).
 ///
 /// Attempts are polled inside the dial future — nothing is spawned — so hooks run on the
 /// dialing task, and none runs after the dial has returned. If the dial future is dropped
-/// early, the pending `DnsDone` and `ConnectDone` (`Cancelled`) hooks fire from its drop:
-/// every start is matched by exactly one done.
+/// early, the pending `DnsAnswer`, `DnsDone` and `ConnectDone` (`Cancelled`) hooks fire
+/// from its drop: every start is matched by exactly one done. A hook that panics costs no
+/// other hook its event: the dial ends, every pending done fires, and then the panic
+/// continues to the caller.
 ///
 /// Cloning is cheap; clones share options and resolver.
 ///
