@@ -64,8 +64,9 @@ struct Running {
     resolution: Option<Resolution>,
     /// Whether the addresses keep the resolver's order (a joint answer, a literal).
     ordered: bool,
-    /// The usable addresses received, in the order they came.
-    received: Vec<IpAddr>,
+    /// The usable addresses received, in the order they came, each with the source
+    /// address the system would use for it (found once, for the RFC 6724 order).
+    received: Vec<(IpAddr, Option<IpAddr>)>,
     /// Whether an answer held addresses the family filter left out.
     excluded: bool,
     /// The attempts in flight, in attempt order.
@@ -352,13 +353,32 @@ impl Running {
     fn answer(&mut self, answer: FamilyAnswer, options: &super::Options, now: Instant) {
         self.ordered = answer.ordered;
         for ip in answer.addrs {
-            if options.allows(ip) {
-                self.received.push(ip);
-            } else {
+            if !options.allows(ip) {
                 self.excluded = true;
+                continue;
             }
+            // A joint answer keeps its order: no source needed.
+            let source = if answer.ordered {
+                None
+            } else {
+                super::sort::system_source(ip)
+            };
+            self.received.push((ip, source));
         }
-        let known = preference_order(&self.received, self.ordered, self.port);
+        let mut ips: Vec<IpAddr> = self.received.iter().map(|(ip, _)| *ip).collect();
+        if !self.ordered {
+            let received = &self.received;
+            super::sort::sort_destinations(&mut ips, |dst| {
+                received
+                    .iter()
+                    .find(|(ip, _)| *ip == dst)
+                    .and_then(|(_, src)| *src)
+            });
+        }
+        let known = ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, self.port))
+            .collect();
         self.race.answer(answer.family, known, now);
     }
 
@@ -390,18 +410,6 @@ impl Running {
             .map(|(_, addr, err)| (addr, err))
             .collect()
     }
-}
-
-/// The addresses in the order to prefer them: the resolver's order for a joint answer;
-/// otherwise RFC 6724 §6 destination address selection.
-fn preference_order(received: &[IpAddr], ordered: bool, port: u16) -> Vec<SocketAddr> {
-    let mut ips = received.to_vec();
-    if !ordered {
-        super::sort::sort_destinations(&mut ips, super::sort::system_source);
-    }
-    ips.into_iter()
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect()
 }
 
 impl Future for Dial {
