@@ -1,7 +1,7 @@
 //! Property tests of whole dials over real loopback sockets.
 //!
 //! The schedule itself is checked much more often, without I/O, by the property tests
-//! inside `src/dial/plan.rs`; here random scenarios run through the public `Dialer`: one to
+//! of `src/dial/race.rs`; here random scenarios run through the public `Dialer`: one to
 //! eight addresses of both families, each live, refusing, black-holed or never accepting
 //! (the kernel completes the handshake, nobody calls `accept`), behind a resolver with a
 //! random delay or failure, with a random attempt delay and timeout, and dropped by the
