@@ -66,7 +66,7 @@ pub enum DialError {
         attempts: Attempts,
     },
     /// The dial took longer than the dialer's timeout.
-    #[error("dial timed out after {after:?} ({} attempts started)", .started.len())]
+    #[error("dial timed out after {after:?} ({})", plural(.started.len(), "attempt started", "attempts started"))]
     #[non_exhaustive]
     Timeout {
         /// The timeout that expired.
@@ -179,9 +179,39 @@ impl From<DialError> for io::Error {
     }
 }
 
+/// `1 attempt started`, `2 attempts started`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_timeout_message_counts_attempts_in_english() {
+        let timeout = |n: usize| DialError::Timeout {
+            after: Duration::from_secs(1),
+            started: vec!["127.0.0.1:1".parse().unwrap(); n],
+            failed: Vec::new(),
+        };
+        assert_eq!(
+            timeout(0).to_string(),
+            "dial timed out after 1s (0 attempts started)"
+        );
+        assert_eq!(
+            timeout(1).to_string(),
+            "dial timed out after 1s (1 attempt started)"
+        );
+        assert_eq!(
+            timeout(2).to_string(),
+            "dial timed out after 1s (2 attempts started)"
+        );
+    }
     use std::error::Error;
 
     #[test]

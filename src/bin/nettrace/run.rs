@@ -464,9 +464,10 @@ pub(crate) fn dial_failure(err: &DialError) -> Failure {
             28,
             "timeout",
             format!(
-                "connection timed out after {} ms ({} attempts started)",
+                "connection timed out after {} ms ({} attempt{} started)",
                 after.as_millis(),
-                started.len()
+                started.len(),
+                if started.len() == 1 { "" } else { "s" }
             ),
         ),
         other => Failure::new(1, "dial", other.to_string()),
