@@ -520,11 +520,17 @@ impl Resolution {
     /// what was received. Does nothing if the lookup is over (or never started).
     pub(crate) fn stop(&mut self, panics: &mut Panics) {
         let State::Waiting {
-            joint, families, ..
+            flight,
+            joint,
+            families,
         } = &mut self.state
         else {
             return;
         };
+        // A caller that leaves before any answer shared none (as Go reports a caller that
+        // left); one that had an answer shared it when another caller had joined.
+        let had_answer = joint.is_none() && families.iter().any(Option::is_none);
+        let coalesced = had_answer && flight.joined.load(Ordering::Relaxed) > 1;
         let due: Vec<Family> = if joint.is_some() {
             FAMILIES.to_vec()
         } else {
@@ -540,9 +546,7 @@ impl Resolution {
         if self.error.is_none() {
             self.error = Some(cancelled);
         }
-        // A caller that leaves before the end received no shared result in full (as Go
-        // reports a caller that left).
-        panics.keep(self.finish(false));
+        panics.keep(self.finish(coalesced));
     }
 
     /// Every address received so far.

@@ -176,6 +176,7 @@ pub struct DnsDone<'a> {
     pub addrs: &'a [IpAddr],
     /// `true` if this caller's result was shared with at least one other caller of the
     /// same lookup (the caller that started it included), as Go's `DNSDoneInfo.Coalesced`.
+    /// A caller that stopped waiting before any family answered shared nothing: `false`.
     pub coalesced: bool,
     /// Why the lookup found no address, if it did not. A caller that went away before the lookup ended
     /// sees an error whose kind is [`ResolveErrorKind::Cancelled`](crate::ResolveErrorKind::Cancelled).
