@@ -69,7 +69,15 @@ async fn the_demo_shows_every_phase_in_under_five_seconds() {
             .find(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("no {needle:?} in\n{out}"))
     };
-    assert!(line("DNS lookup").contains("demo.nettrace.test → ::1, 127.0.0.1"));
+    // One line for the lookup, or (when the AAAA and A answers came 1 ms or more apart,
+    // as a loaded machine may make them) one per family.
+    match out.lines().find(|l| l.contains("DNS lookup")) {
+        Some(dns) => assert!(dns.contains("demo.nettrace.test → ::1, 127.0.0.1"), "{out}"),
+        None => {
+            assert!(line("DNS AAAA").contains("demo.nettrace.test → ::1"));
+            assert!(line("DNS A ").contains("demo.nettrace.test → 127.0.0.1"));
+        }
+    }
     assert!(line("TCP connect #0").contains("[::1]:"));
     assert!(line("TCP connect #0").contains("cancelled"));
     assert!(line("TCP connect #1").contains("127.0.0.1:"));
@@ -516,4 +524,96 @@ async fn curl_like_flags_shape_the_request() {
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["hops"][0]["method"], "PUT");
     assert_eq!(v["hops"][0]["status"], 200);
+}
+
+/// The last time on a waterfall line (its cumulative time), in milliseconds.
+fn cumulative_ms(line: &str) -> f64 {
+    let number = line
+        .trim_end()
+        .strip_suffix(" ms")
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("no time at the end of {line:?}"));
+    number.parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_late_aaaa_answer_gets_its_own_line_and_json_fields() {
+    // A live HTTP server on [::1]:P; 127.0.0.1:P refuses, so the dial waits for AAAA.
+    let server = loop {
+        let server = HttpServer::plain("::1").await;
+        if std::net::TcpListener::bind(("127.0.0.1", server.addr().port())).is_ok() {
+            break server;
+        }
+    };
+    let dns = DnsServer::start().await;
+    dns.insert(
+        "late6.test",
+        Entry::new()
+            .a("127.0.0.1")
+            .aaaa("::1")
+            .aaaa_delay(Duration::from_millis(200)),
+    );
+    let url = format!("http://late6.test:{}/", server.addr().port());
+    let dns_flag = dns.addr().to_string();
+
+    let run = nettrace(&[&url, "--dns-server", &dns_flag]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    let line = |label: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label:?} line in\n{out}"))
+    };
+    let (aaaa, a) = (line("DNS AAAA "), line("DNS A "));
+    assert!(aaaa.contains("late6.test → ::1"), "{out}");
+    assert!(a.contains("late6.test → 127.0.0.1"), "{out}");
+    assert!(cumulative_ms(aaaa) >= 200.0, "{out}");
+    assert!(cumulative_ms(a) < 200.0, "{out}");
+    assert!(
+        !out.contains("DNS lookup"),
+        "one line per family, not both: {out}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |l: &str| lines.iter().position(|x| *x == l).unwrap();
+    assert_eq!(at(a), at(aaaa) + 1, "AAAA then A:\n{out}");
+    assert!(
+        line("TCP connect #0").contains("127.0.0.1:") && line("TCP connect #0").contains("failed")
+    );
+    assert!(
+        line("TCP connect #1").contains("[::1]:") && line("TCP connect #1").contains("connected")
+    );
+
+    // A request (timings from the library's `Timings`) and a bare dial (from the events).
+    let target = format!("late6.test:{}", server.addr().port());
+    let request = [url.as_str(), "--json", "--dns-server", &dns_flag];
+    let dial = ["dial", &target, "--json", "--dns-server", &dns_flag];
+    for args in [&request[..], &dial[..]] {
+        let run = nettrace(args).await;
+        assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+        let hop = &v["hops"][0];
+        let t = &hop["timings_ms"];
+        let (v6, v4) = (
+            t["dns_answer_ipv6"].as_f64().unwrap(),
+            t["dns_answer_ipv4"].as_f64().unwrap(),
+        );
+        assert!(v6 >= 200.0 && v4 < 200.0, "{args:?}: {t}");
+        assert!(t["namelookup"].as_f64().unwrap() >= v6, "{args:?}: {t}");
+        let answers = hop["dns"]["answers"].as_array().unwrap();
+        assert_eq!(answers.len(), 2, "{args:?}: {}", hop["dns"]);
+        // In the order they came: A first.
+        assert_eq!(answers[0]["type"], "A");
+        assert_eq!(answers[0]["family"], "ipv4");
+        assert_eq!(answers[0]["addrs"][0], "127.0.0.1");
+        assert_eq!(answers[1]["type"], "AAAA");
+        assert_eq!(answers[1]["family"], "ipv6");
+        assert_eq!(answers[1]["addrs"][0], "::1");
+        for answer in answers {
+            assert_eq!(answer["cancelled"], false);
+            assert!(answer["error"].is_null());
+            assert_eq!(answer["coalesced"], false);
+        }
+        assert!(answers[1]["at_ms"].as_f64().unwrap() >= 200.0);
+        assert!(answers[0]["at_ms"].as_f64().unwrap() < 200.0);
+    }
 }

@@ -13,6 +13,7 @@ use nettrace::{
     NetTrace, StaticResolver, Timings, TimingsRecorder, TlsConfig,
 };
 
+use crate::support::dns::{DnsServer, Entry};
 use crate::support::http::{HttpServer, TestCa};
 use crate::support::net::BlackHole;
 
@@ -330,6 +331,52 @@ async fn happy_eyeballs_fallback_shows_both_attempts_in_the_timings() {
     assert!(t.attempts[1].start >= t.attempts[0].start + Duration::from_millis(50));
     assert_eq!(t.remote_addr, Some(server.addr()));
     assert_ordered(&t);
+}
+
+#[tokio::test]
+async fn each_family_answer_has_its_own_time() {
+    // A live HTTP server on [::1]:P; 127.0.0.1:P refuses.
+    let server = loop {
+        let server = HttpServer::plain("::1").await;
+        if std::net::TcpListener::bind(("127.0.0.1", server.addr().port())).is_ok() {
+            break server;
+        }
+    };
+    let dns = DnsServer::start().await;
+    let late = Duration::from_millis(200);
+    dns.insert(
+        "late6.test",
+        Entry::new().a("127.0.0.1").aaaa("::1").aaaa_delay(late),
+    );
+    let dialer = Dialer::builder().resolver(dns.resolver()).build();
+    let client = HttpClient::new(Connector::new(dialer));
+    let url = format!("http://late6.test:{}/", server.addr().port());
+    let (t, _, body) = timed(&client, &url, &Log::default()).await;
+
+    assert_eq!(body, "hello from /");
+    // A answers at once and its address refuses; the dial waits for AAAA, which is late.
+    let (v4, v6) = (t.dns_answer_ipv4.unwrap(), t.dns_answer_ipv6.unwrap());
+    assert!(v4 < late, "{t:#?}");
+    assert!(v6 >= late, "{t:#?}");
+    assert!(t.namelookup.unwrap() >= v6, "{t:#?}");
+    assert_eq!(t.attempts.len(), 2, "{t:#?}");
+    assert!(matches!(
+        t.attempts[0].outcome,
+        AttemptOutcome::Failed { .. }
+    ));
+    assert!(
+        t.attempts[0].start >= v4 && t.attempts[0].start < v6,
+        "{t:#?}"
+    );
+    assert_eq!(t.attempts[1].addr, server.addr());
+    assert_eq!(t.attempts[1].outcome, AttemptOutcome::Connected);
+    assert!(t.attempts[1].start >= v6, "{t:#?}");
+    assert_ordered(&t);
+
+    // A reused connection has no lookup, so no answers.
+    let (t, _, _) = timed(&client, &url, &Log::default()).await;
+    assert!(t.reused);
+    assert_eq!((t.dns_answer_ipv4, t.dns_answer_ipv6), (None, None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

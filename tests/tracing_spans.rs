@@ -1,12 +1,17 @@
 //! `NetTrace::tracing()` (and `HttpTrace::tracing()`): the span tree a dial makes, seen by
 //! a recording `tracing` layer and by the OpenTelemetry SDK's in-memory exporter.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
-use nettrace::{Dialer, NetTrace, Resolve, Resolving, StaticResolver};
+use futures_util::FutureExt;
+use nettrace::{Dialer, Family, NetTrace, Resolve, Resolving, StaticResolver};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Instrument, Subscriber};
@@ -15,6 +20,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::support::dns::{DnsServer, Entry};
 use crate::support::net::{fallback_pair, BlackHole, Live};
+use crate::support::record::{Event as Truth, Outcome, Recorder};
 
 /// One span as the recording layer saw it.
 #[derive(Debug, Clone)]
@@ -25,7 +31,11 @@ struct Rec {
     fields: BTreeMap<String, String>,
     /// The messages of the events recorded in this span, in order.
     events: Vec<String>,
+    /// The other fields of those events, in the same order.
+    event_fields: Vec<BTreeMap<String, String>>,
     closed: bool,
+    /// The order in which the spans closed: 0 for the first to close.
+    close_order: Option<usize>,
 }
 
 impl Rec {
@@ -43,6 +53,7 @@ struct Recorded {
     spans: Vec<Rec>,
     /// Open span ids to their index; the registry reuses ids of closed spans.
     live: HashMap<u64, usize>,
+    closes: usize,
 }
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
@@ -80,7 +91,9 @@ where
             parent,
             fields,
             events: Vec::new(),
+            event_fields: Vec::new(),
             closed: false,
+            close_order: None,
         });
         rec.live.insert(id.into_u64(), index);
     }
@@ -105,12 +118,15 @@ where
         event.record(&mut Fields(&mut fields));
         let message = fields.remove("message").unwrap_or_default();
         rec.spans[index].events.push(message);
+        rec.spans[index].event_fields.push(fields);
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
         let mut rec = self.0.lock().unwrap();
         if let Some(index) = rec.live.remove(&id.into_u64()) {
             rec.spans[index].closed = true;
+            rec.spans[index].close_order = Some(rec.closes);
+            rec.closes += 1;
         }
     }
 }
@@ -472,6 +488,295 @@ async fn without_a_subscriber_the_trace_costs_a_dial_nothing() {
     for _ in 0..3 {
         let dial = dialer.dial_host("quiet.test", live.addr.port());
         nettrace::with_trace(trace.clone(), dial).await.unwrap();
+    }
+}
+
+/// `ConnectionRefused` -> `connection_refused`, as the spans name error kinds.
+fn snake(kind: &dyn std::fmt::Debug) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{kind:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn joined(addrs: &[IpAddr]) -> String {
+    let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+    addrs.join(",")
+}
+
+/// A lookup as the spans should tell it: name, outcome, and each family's answer
+/// (family, addresses, error type) in the order they came.
+type LookupStory = (String, String, Vec<(String, String, Option<String>)>);
+
+/// An attempt as the spans should tell it: peer address, outcome, error type.
+type AttemptStory = (String, String, Option<String>);
+
+/// Checks the network spans under `parent` against the events `truth` recorded, dial by
+/// dial: one `dns.lookup` per lookup, with each family's answer as a `dns.answer` event,
+/// and one `tcp.connect` per attempt, each with its own dial's address and outcome; the
+/// attempt spans closed in the order their done events fired; every span closed.
+fn assert_pairs_with(rec: &Recording, truth: &Recorder, parent: usize) {
+    let mut want_lookups: BTreeMap<u64, LookupStory> = BTreeMap::new();
+    let mut want_attempts: BTreeMap<(u64, usize), AttemptStory> = BTreeMap::new();
+    let mut done_order = Vec::new();
+    for (dial, event) in truth.with_ids() {
+        let dial = dial.as_u64();
+        match event {
+            Truth::DnsStart(host) => {
+                let fresh = (host, "none".to_owned(), Vec::new());
+                assert!(want_lookups.insert(dial, fresh).is_none(), "two lookups");
+            }
+            Truth::DnsAnswer {
+                family,
+                addrs,
+                error,
+                ..
+            } => {
+                let family = match family {
+                    Family::Ipv6 => "ipv6",
+                    _ => "ipv4",
+                };
+                let answer = (family.to_owned(), joined(&addrs), error.map(|k| snake(&k)));
+                want_lookups.get_mut(&dial).unwrap().2.push(answer);
+            }
+            Truth::DnsDone { error, .. } => {
+                let outcome = match error {
+                    None => "resolved",
+                    Some(nettrace::ResolveErrorKind::Cancelled) => "cancelled",
+                    Some(_) => "failed",
+                };
+                want_lookups.get_mut(&dial).unwrap().1 = outcome.to_owned();
+            }
+            Truth::ConnectStart(addr, attempt) => {
+                let fresh = (addr.ip().to_string(), "none".to_owned(), None);
+                let again = want_attempts.insert((dial, attempt), fresh);
+                assert!(again.is_none(), "attempt {attempt} of dial {dial} twice");
+            }
+            Truth::ConnectDone(_, attempt, outcome) => {
+                let story = want_attempts.get_mut(&(dial, attempt)).unwrap();
+                (story.1, story.2) = match outcome {
+                    Outcome::Connected => ("connected".to_owned(), None),
+                    Outcome::Failed(kind) => ("failed".to_owned(), Some(snake(&kind))),
+                    Outcome::Cancelled => ("cancelled".to_owned(), None),
+                };
+                done_order.push((dial, attempt));
+            }
+        }
+    }
+    assert_eq!(
+        done_order.len(),
+        want_attempts.len(),
+        "a ConnectStart without its done"
+    );
+
+    let number = |span: &Rec, field: &str| -> u64 {
+        let value = span.field(field);
+        value
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{field} = {value:?} in {span:#?}"))
+    };
+    let text = |span: &Rec, field: &str| span.field(field).unwrap_or("none").to_owned();
+    let mut got_lookups = BTreeMap::new();
+    for span in rec.children(parent, "dns.lookup") {
+        let answers = span
+            .events
+            .iter()
+            .zip(&span.event_fields)
+            .map(|(message, fields)| {
+                assert_eq!(message, "dns.answer");
+                let field = |name: &str| fields.get(name).cloned();
+                (
+                    field("nettrace.dns.family").unwrap(),
+                    field("nettrace.dns.answers").unwrap(),
+                    field("error.type"),
+                )
+            })
+            .collect();
+        let story = (
+            text(&span, "dns.question.name"),
+            text(&span, "nettrace.outcome"),
+            answers,
+        );
+        let again = got_lookups.insert(number(&span, "nettrace.dial_id"), story);
+        assert!(again.is_none(), "two lookup spans for one dial");
+    }
+    assert_eq!(got_lookups, want_lookups);
+
+    let mut connects = rec.children(parent, "tcp.connect");
+    let mut got_attempts = BTreeMap::new();
+    for span in &connects {
+        let key = (
+            number(span, "nettrace.dial_id"),
+            number(span, "nettrace.attempt") as usize,
+        );
+        let story = (
+            text(span, "network.peer.address"),
+            text(span, "nettrace.outcome"),
+            span.field("error.type").map(str::to_owned),
+        );
+        let host = &want_lookups[&key.0].0;
+        assert_eq!(span.field("server.address"), Some(host.as_str()));
+        assert!(
+            got_attempts.insert(key, story).is_none(),
+            "two spans for {key:?}"
+        );
+    }
+    assert_eq!(got_attempts, want_attempts);
+    connects.sort_by_key(|span| span.close_order);
+    let close_order: Vec<(u64, usize)> = connects
+        .iter()
+        .map(|s| {
+            let attempt = number(s, "nettrace.attempt") as usize;
+            (number(s, "nettrace.dial_id"), attempt)
+        })
+        .collect();
+    assert_eq!(close_order, done_order, "spans closed out of order");
+    rec.assert_all_closed();
+}
+
+/// A live listener on `127.0.0.1:P` whose port `P` is free on `::1`, so `[::1]:P` refuses.
+async fn live_with_refused_v6() -> Live {
+    for _ in 0..20 {
+        let live = Live::on("127.0.0.1").await;
+        if std::net::TcpListener::bind(("::1", live.addr.port())).is_ok() {
+            return live;
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and ::1");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_dials_of_one_name_under_one_parent_span_pair_exactly() {
+    let rec = Recording::default();
+    let _default = rec.install();
+    let truth = Recorder::new();
+    let live = live_with_refused_v6().await;
+    let port = live.addr.port();
+    let dialer = Dialer::builder()
+        .resolver(resolving("twenty.test", &[ip("::1"), ip("127.0.0.1")]))
+        // Only a failure moves a dial on to its next address.
+        .attempt_delay(Duration::from_secs(2))
+        .build();
+    // One trace, one name, one task, one parent span: only the dial ids tell the dials
+    // apart.
+    let shared = NetTrace::tracing();
+    let mut dials: Vec<Option<Pin<Box<_>>>> = (0..20)
+        .map(|_| {
+            let dial = dialer.dial_host("twenty.test", port);
+            Some(Box::pin(nettrace::with_trace(shared.clone(), dial)))
+        })
+        .collect();
+    let work = async move {
+        // Dials 0..10 start: their attempt 0 goes to [::1]:P, where nothing listens.
+        for dial in dials[..10].iter_mut().flatten() {
+            std::future::poll_fn(|cx| {
+                let _ = dial.as_mut().poll(cx);
+                Poll::Ready(())
+            })
+            .await;
+        }
+        // The odd ones among them are dropped half way.
+        for dial in dials[..10].iter_mut().skip(1).step_by(2) {
+            *dial = None;
+        }
+        // Now [::1]:P listens: the attempt 0 of dials 10..20 connects there, to the
+        // same address as the attempt 0 of dials 0..10.
+        let v6 = Live::on_port("::1", port).await;
+        let results = futures_util::future::join_all(dials.into_iter().flatten()).await;
+        (results, v6)
+    };
+    let parent = tracing::info_span!("parent");
+    let (results, _v6) = nettrace::with_trace(truth.trace(), work)
+        .instrument(parent.clone())
+        .await;
+    drop(parent);
+    assert_eq!(results.len(), 15);
+    for result in results {
+        result.unwrap();
+    }
+
+    let parent = rec.one("parent");
+    assert_eq!(rec.children(parent, "dns.lookup").len(), 20);
+    assert_eq!(
+        rec.spans().len(),
+        1 + rec.children(parent, "dns.lookup").len() + rec.children(parent, "tcp.connect").len(),
+        "every span under the parent"
+    );
+    assert_pairs_with(&rec, &truth, parent);
+
+    // The scenario can catch a mix-up: attempts to one address with one index, of dials of
+    // one name, ended in different ways.
+    let v6 = std::net::SocketAddr::new(ip("::1"), port);
+    let mut first_to_v6 = BTreeSet::new();
+    let mut all = BTreeSet::new();
+    for event in truth.events() {
+        if let Truth::ConnectDone(addr, attempt, outcome) = event {
+            let name = format!("{outcome:?}");
+            if addr == v6 && attempt == 0 {
+                first_to_v6.insert(name.clone());
+            }
+            all.insert(name);
+        }
+    }
+    assert!(first_to_v6.len() >= 2, "{first_to_v6:?}");
+    assert!(first_to_v6.contains("Connected"), "{first_to_v6:?}");
+    assert_eq!(all.len(), 3, "connected, failed and cancelled: {all:?}");
+}
+
+#[tokio::test]
+async fn spans_end_with_their_outcome_when_another_hook_panics() {
+    let rec = Recording::default();
+    let _default = rec.install();
+    // 127.0.0.2:P refuses, 127.0.0.1:P accepts.
+    let live = Live::on("127.0.0.1").await;
+    let port = live.addr.port();
+    let dialer = Dialer::builder()
+        .resolver(resolving("panic.test", &[ip("127.0.0.2"), ip("127.0.0.1")]))
+        .build();
+    type Panicky = fn(NetTrace) -> NetTrace;
+    let cases: [(&str, Panicky); 5] = [
+        ("dns_start", |t| t.on_dns_start(|_| panic!("dns_start"))),
+        ("dns_answer", |t| t.on_dns_answer(|_| panic!("dns_answer"))),
+        ("dns_done", |t| t.on_dns_done(|_| panic!("dns_done"))),
+        ("connect_start", |t| {
+            t.on_connect_start(|_| panic!("connect_start"))
+        }),
+        ("connect_done", |t| {
+            t.on_connect_done(|_| panic!("connect_done"))
+        }),
+    ];
+    for (hook, panicky) in cases {
+        let truth = Recorder::new();
+        // Hooks run innermost first: the panicking one, then the spans, then the truth.
+        let dial = dialer.dial_host("panic.test", port);
+        let dial = nettrace::with_trace(panicky(NetTrace::new()), dial);
+        let dial = nettrace::with_trace(NetTrace::tracing(), dial);
+        let dial = nettrace::with_trace(truth.trace(), dial);
+        let case = tracing::info_span!("case", hook);
+        let result = AssertUnwindSafe(dial.instrument(case.clone()))
+            .catch_unwind()
+            .await;
+        drop(case);
+        let panic = result.expect_err("the hook's panic reaches the caller");
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&hook));
+
+        let spans = rec.spans();
+        let case = (0..spans.len())
+            .rfind(|&i| spans[i].name == "case")
+            .unwrap();
+        assert_eq!(spans[case].field("hook"), Some(hook));
+        assert_eq!(rec.children(case, "dns.lookup").len(), 1, "{hook}");
+        assert_pairs_with(&rec, &truth, case);
+        for span in &spans[case + 1..] {
+            assert!(
+                span.field("nettrace.outcome").is_some(),
+                "{hook}: {span:#?}"
+            );
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::time::Instant;
 
-use crate::trace::{ConnectOutcome, NetTrace};
+use crate::trace::{ConnectOutcome, Family, NetTrace};
+use crate::ResolveErrorKind;
 
 /// How one connection attempt of a dial went.
 #[derive(Debug, Clone)]
@@ -33,6 +34,10 @@ pub(crate) struct DialTimeline {
     /// The traced request whose `call()` dialed it, if any.
     pub(crate) made_by: Option<u64>,
     pub(crate) dns_done: Option<Instant>,
+    /// When the AAAA answer came (records or an error from the resolver).
+    pub(crate) dns_answer_ipv6: Option<Instant>,
+    /// When the A answer came.
+    pub(crate) dns_answer_ipv4: Option<Instant>,
     pub(crate) connected: Option<Instant>,
     pub(crate) tls_done: Option<Instant>,
     pub(crate) attempts: Vec<AttemptRecord>,
@@ -42,8 +47,29 @@ impl DialTimeline {
     /// A trace that records into `timeline`; composed inside the caller's trace for the
     /// duration of one connect.
     pub(crate) fn recorder(timeline: &Arc<Mutex<DialTimeline>>) -> NetTrace {
-        let (a, b, c) = (timeline.clone(), timeline.clone(), timeline.clone());
+        let (a, b, c, e) = (
+            timeline.clone(),
+            timeline.clone(),
+            timeline.clone(),
+            timeline.clone(),
+        );
         let trace = NetTrace::new()
+            .on_dns_answer(move |ev| {
+                // A family the dial stopped waiting for never answered.
+                if ev
+                    .error
+                    .is_some_and(|err| err.kind() == ResolveErrorKind::Cancelled)
+                {
+                    return;
+                }
+                with(&e, |t| {
+                    let slot = match ev.family {
+                        Family::Ipv6 => &mut t.dns_answer_ipv6,
+                        _ => &mut t.dns_answer_ipv4,
+                    };
+                    slot.get_or_insert(Instant::now());
+                })
+            })
             .on_dns_done(move |_| with(&a, |t| t.dns_done = Some(Instant::now())))
             .on_connect_start(move |e| {
                 with(&b, |t| {

@@ -19,12 +19,22 @@ use crate::connector::timeline::RecordedOutcome;
 ///
 /// | field | curl | ends when |
 /// |---|---|---|
+/// | `dns_answer_ipv6` | — | the lookup's AAAA answer arrived |
+/// | `dns_answer_ipv4` | — | the lookup's A answer arrived |
 /// | `namelookup` | `time_namelookup` | the DNS lookup of a new connection ended |
 /// | `connect` | `time_connect` | its TCP connection was established |
 /// | `appconnect` | `time_appconnect` | its TLS handshake was done |
 /// | `pretransfer` | `time_pretransfer` | the request got its connection and is about to be sent |
 /// | `starttransfer` | `time_starttransfer` | the response head arrived |
 /// | `total` | `time_total` | the response body was read to its end |
+///
+/// The lookup asks for AAAA and A records in parallel (RFC 8305 §3), and each family's
+/// answer ([`DnsAnswer`](crate::DnsAnswer)) has its own time: the later of the two is
+/// usually `namelookup`. A family's time is `None` when it never answered: the dial
+/// connected, failed or was dropped before it came (its `DnsAnswer` then has the
+/// [`Cancelled`](crate::ResolveErrorKind::Cancelled) error kind), or the dial asks for
+/// one family only. An answer that is an error (a name with no AAAA records, say) still
+/// has its time.
 ///
 /// A phase that did not happen is `None`: no lookup for an IP literal, no TLS for
 /// `http`, and none of the first three on a reused connection (curl prints those as the
@@ -42,6 +52,10 @@ use crate::connector::timeline::RecordedOutcome;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timings {
+    /// Until the lookup's AAAA (IPv6) answer arrived; `None` if it never did.
+    pub dns_answer_ipv6: Option<Duration>,
+    /// Until the lookup's A (IPv4) answer arrived; `None` if it never did.
+    pub dns_answer_ipv4: Option<Duration>,
     /// Until the name was resolved (curl `time_namelookup`).
     pub namelookup: Option<Duration>,
     /// Until the TCP connection was made (curl `time_connect`).
@@ -181,6 +195,8 @@ impl TimingsRecorder {
             timings.alpn = conn.info.alpn().map(<[u8]>::to_vec);
             if !conn.reused {
                 let dial = &conn.info.state().dial;
+                timings.dns_answer_ipv6 = dial.dns_answer_ipv6.map(since);
+                timings.dns_answer_ipv4 = dial.dns_answer_ipv4.map(since);
                 timings.namelookup = dial.dns_done.map(since);
                 timings.connect = dial.connected.map(since);
                 timings.appconnect = dial.tls_done.map(since);

@@ -1,25 +1,24 @@
 //! `tracing` spans for every DNS lookup, connection attempt and TLS handshake:
 //! [`NetTrace::tracing`], and with feature `http`, [`HttpTrace::tracing`].
 //!
-//! The hooks of a trace are shared by every dial made under it, and an event only says
-//! which host, address and attempt index it is about. So each trace keeps its open spans
-//! in a map keyed by what pairs a start with its done — the host for a lookup, the
-//! address and attempt index for a connection attempt, the address and server name for a
-//! handshake — and, for the rare case of several open spans under one key (concurrent
-//! dials of the same thing), it also notes where each span started: the tokio task and
-//! the `tracing` span that was current. A done event closes the open span that started
-//! in the same place, or else the oldest one under its key.
+//! The hooks of a trace are shared by every dial made under it, and every event carries
+//! the id of its dial. So each trace keeps its open spans in a map keyed by exactly what
+//! pairs a start with its done — the dial for a lookup and for a handshake, the dial and
+//! attempt index for a connection attempt — and the name each dial looked up, for the
+//! `server.address` of its attempts.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, ThreadId};
 
 use tracing::field::Empty;
-use tracing::Span;
+use tracing::{Level, Span};
 
-use crate::trace::{ConnectDone, ConnectOutcome, ConnectStart, DnsDone, DnsStart, NetTrace};
+use crate::trace::{
+    ConnectDone, ConnectOutcome, ConnectStart, DialId, DnsAnswer, DnsDone, DnsStart, Family,
+    NetTrace,
+};
 
 /// The target of every span and event made here, for filters: `nettrace=info`.
 const TARGET: &str = "nettrace";
@@ -27,9 +26,11 @@ const TARGET: &str = "nettrace";
 // Integers are recorded as `i64`: tracing-opentelemetry makes integer attributes of
 // those, but strings of `u64` values.
 
-/// How many dials a trace remembers the looked-up name of, to name the server of their
-/// later connection attempts.
-const NAMES_KEPT: usize = 64;
+/// How many dials a trace remembers the looked-up name of. A dial's name is forgotten
+/// when the dial ends in a way its events show (an attempt connected or was cancelled,
+/// or the lookup failed); only dials whose every attempt failed, and lookups made
+/// outside a dial, stay until newer ones push them out, oldest first.
+const NAMES_KEPT: usize = 1024;
 
 impl NetTrace {
     /// Returns a trace that turns each DNS lookup, each connection attempt and (with
@@ -42,37 +43,36 @@ impl NetTrace {
     ///
     /// | span | fields |
     /// |---|---|
-    /// | `dns.lookup` | `dns.question.name`; at its end `nettrace.outcome` (`"resolved"`, `"failed"` or `"cancelled"`), `nettrace.coalesced`, `nettrace.dns.answers` (the addresses, comma-separated) or `error.type` (the [`ResolveErrorKind`](crate::ResolveErrorKind) in snake case, such as `"not_found"`) |
-    /// | `tcp.connect` | `server.address` (the name the dial looked up, else the IP address), `server.port`, `network.peer.address`, `network.peer.port`, `network.transport` (`"tcp"`), `network.type` (`"ipv4"` or `"ipv6"`), `nettrace.attempt`; at its end `nettrace.outcome` (`"connected"`, `"failed"` or `"cancelled"`) and on failure `error.type` (the [`io::ErrorKind`](std::io::ErrorKind) in snake case, such as `"connection_refused"`) |
-    /// | `tls.handshake` | `server.address` (the server name), `server.port`, `network.peer.address`, `network.peer.port`, `tls.protocol.name` (`"tls"`); at its end `nettrace.outcome` (`"established"`, `"failed"` or `"cancelled"`), `tls.established`, and `tls.protocol.version` (`"1.3"`), `tls.cipher`, `tls.next_protocol` (ALPN) or `error.type` |
+    /// | `dns.lookup` | `dns.question.name`, `nettrace.dial_id`; at its end `nettrace.outcome` (`"resolved"`, `"failed"` or `"cancelled"`), `nettrace.coalesced`, `nettrace.dns.answers` (the addresses, comma-separated) or `error.type` (the [`ResolveErrorKind`](crate::ResolveErrorKind) in snake case, such as `"not_found"`) |
+    /// | `tcp.connect` | `server.address` (the name the dial looked up, else the IP address), `server.port`, `network.peer.address`, `network.peer.port`, `network.transport` (`"tcp"`), `network.type` (`"ipv4"` or `"ipv6"`), `nettrace.dial_id`, `nettrace.attempt`; at its end `nettrace.outcome` (`"connected"`, `"failed"` or `"cancelled"`) and on failure `error.type` (the [`io::ErrorKind`](std::io::ErrorKind) in snake case, such as `"connection_refused"`) |
+    /// | `tls.handshake` | `server.address` (the server name), `server.port`, `network.peer.address`, `network.peer.port`, `tls.protocol.name` (`"tls"`), `nettrace.dial_id`; at its end `nettrace.outcome` (`"established"`, `"failed"` or `"cancelled"`), `tls.established`, and `tls.protocol.version` (`"1.3"`), `tls.cipher`, `tls.next_protocol` (ALPN) or `error.type` |
+    ///
+    /// Each address family's answer ([`DnsAnswer`]) is an event `dns.answer` in its
+    /// `dns.lookup` span, with `nettrace.dns.family` (`"ipv6"` for AAAA, `"ipv4"` for A),
+    /// `nettrace.dns.answers` (that family's addresses, comma-separated),
+    /// `nettrace.coalesced`, and when the family has no answer `error.type` (as above;
+    /// `"cancelled"` when the dial stopped waiting for it) and `error.message`.
     ///
     /// A failure also sets `otel.status_code = "error"` and `otel.status_description` (the
     /// error message), which `tracing-opentelemetry` turns into the span's status. An
-    /// attempt that lost the race is `"cancelled"`, not an error. Spans have level
-    /// `INFO` and target `nettrace`.
+    /// attempt that lost the race is `"cancelled"`, not an error. Spans and events have
+    /// level `INFO` and target `nettrace`. `nettrace.dial_id` is the number of the
+    /// [`DialId`] of the dial the span belongs to.
     ///
-    /// Every span closes: the crate fires each done hook exactly once, also when a dial is
-    /// dropped half way (then the pending lookup and attempts end as `"cancelled"`).
+    /// Every span closes with its outcome: the crate fires each done hook exactly once,
+    /// also when a dial is dropped half way (then the pending lookup and attempts end as
+    /// `"cancelled"`), and a hook that panics costs no other hook its event. A span whose
+    /// done never came all the same (the subscriber itself panicked, say) ends when the
+    /// trace is dropped, with no outcome.
     ///
     /// # Concurrent dials
     ///
-    /// One trace may serve many concurrent dials. A done event is matched to its start by
-    /// host (lookups), by address and attempt index (connection attempts) or by address and
-    /// server name (handshakes); when several open spans share that key it picks the one
-    /// that started on the same tokio task under the same current span, then on the same
-    /// task, then under the same span, then the oldest. Dials that can only be told apart
-    /// by time — the same name or address, on one task, under one span — may therefore
-    /// swap their ends (end times and outcomes); each span keeps its parent and the
-    /// fields it started with. Likewise, the `server.address` of a dial's later attempts
-    /// (not of its first) is the name of the latest dial started in the same place with
-    /// that address among its answers. Give concurrent dials
-    /// their own span (for example with
-    /// [`tracing::Instrument`](https://docs.rs/tracing/latest/tracing/trait.Instrument.html))
-    /// and they never mix. So one trace can be installed anywhere: around one dial, or
-    /// once around a whole task that dials many times.
-    ///
-    /// Should a done event never come (a hook that panicked, for example), its span ends
-    /// when the trace is dropped, with no outcome.
+    /// One trace may serve any number of concurrent dials, on any tasks, under any span:
+    /// events carry the id of their dial, so each done ends exactly the span its start
+    /// opened, and each attempt's `server.address` is the name its own dial looked up.
+    /// So one trace can be installed anywhere: around one dial, or once around a whole
+    /// task that dials many times. Installing the same trace twice around one dial
+    /// (nested [`with_trace`](crate::with_trace) scopes) still makes each span once.
     ///
     /// # Examples
     ///
@@ -100,7 +100,9 @@ impl NetTrace {
     /// let dialer = Dialer::builder()
     ///     .resolver(StaticResolver::new().insert("db.test", ["127.0.0.1".parse()?]))
     ///     .build();
-    /// let dial = nettrace::with_trace(NetTrace::tracing(), dialer.dial_host("db.test", port));
+    /// let dial = dialer.dial_host("db.test", port);
+    /// let id = dial.id();
+    /// let dial = nettrace::with_trace(NetTrace::tracing(), dial);
     /// let stream = dial.instrument(tracing::info_span!("checkout")).await?;
     /// # drop(stream);
     ///
@@ -109,8 +111,12 @@ impl NetTrace {
     /// assert_eq!(names, ["dns.lookup", "tcp.connect", "checkout"]);
     /// let connect = &spans[1];
     /// assert_eq!(connect.parent_span_id, spans[2].span_context.span_id());
-    /// let outcome = connect.attributes.iter().find(|kv| kv.key.as_str() == "nettrace.outcome");
-    /// assert_eq!(outcome.unwrap().value.as_str(), "connected");
+    /// let attr = |key: &str| connect.attributes.iter().find(|kv| kv.key.as_str() == key);
+    /// assert_eq!(attr("nettrace.outcome").unwrap().value.as_str(), "connected");
+    /// let dial_id = opentelemetry::Value::I64(id.as_u64() as i64);
+    /// assert_eq!(attr("nettrace.dial_id").unwrap().value, dial_id);
+    /// // The lookup's span holds one `dns.answer` event per address family.
+    /// assert_eq!(spans[0].events.len(), 2);
     /// # Ok(())
     /// # }
     /// ```
@@ -137,125 +143,57 @@ enum Parent {
 
 #[derive(Default)]
 struct Open {
-    spans: HashMap<Key, Vec<OpenSpan>>,
-    /// The lookup each thread has just finished. A dial starts its first attempt in the
-    /// same poll as its lookup ends, with no other event of its trace in between, so an
-    /// attempt 0 that finds one here belongs to the dial of that lookup.
-    just_resolved: HashMap<ThreadId, Resolved>,
-    /// The names of recent dials, oldest first, for their later attempts.
-    names: VecDeque<Named>,
+    spans: HashMap<Key, OpenSpan>,
+    /// The name each dial looked up, by dial (ids grow with time: the first is the
+    /// oldest). At most [`NAMES_KEPT`].
+    names: BTreeMap<DialId, Box<str>>,
 }
 
 /// What pairs a start event with its done event.
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
-    Dns(Box<str>),
-    Connect(SocketAddr, usize),
+    Dns(DialId),
+    Connect(DialId, usize),
     #[cfg(feature = "tls")]
-    Tls(SocketAddr, Box<str>),
+    Tls(DialId),
 }
 
 struct OpenSpan {
     span: Span,
-    at: Place,
-}
-
-/// Where an event fired: the tokio task and the parent span.
-#[derive(Clone, PartialEq, Eq)]
-struct Place {
-    task: Option<tokio::task::Id>,
-    parent: Option<tracing::Id>,
-}
-
-struct Resolved {
-    host: Box<str>,
-    addrs: Box<[IpAddr]>,
-}
-
-/// The name a dial looked up, and where its first attempt started.
-struct Named {
-    at: Place,
-    name: Resolved,
-}
-
-impl Place {
-    fn here(parent: &Span) -> Place {
-        Place {
-            task: tokio::task::try_id(),
-            parent: parent.id(),
-        }
-    }
-
-    /// How well a span that started at `self` matches an event at `other`.
-    fn score(&self, other: &Place) -> u8 {
-        2 * u8::from(self.task.is_some() && self.task == other.task)
-            + u8::from(self.parent.is_some() && self.parent == other.parent)
-    }
+    /// The families whose answer is already an event of this (lookup) span: a trace
+    /// installed twice sees each answer twice.
+    answered: Vec<Family>,
 }
 
 impl Open {
-    fn insert(&mut self, key: Key, span: Span, at: Place) {
-        self.spans
-            .entry(key)
-            .or_default()
-            .push(OpenSpan { span, at });
+    /// Keeps `span` under `key`, unless a span is open there already: the same trace
+    /// installed twice around one dial sees every event twice, and makes one span.
+    fn insert(&mut self, key: Key, span: Span) {
+        self.spans.entry(key).or_insert(OpenSpan {
+            span,
+            answered: Vec::new(),
+        });
     }
 
-    /// Removes the open span under `key` that started where the done event fires, or the
-    /// oldest one.
-    fn take(&mut self, key: &Key, at: &Place) -> Option<Span> {
-        let list = self.spans.get_mut(key)?;
-        let best = (0..list.len())
-            .min_by_key(|&i| (std::cmp::Reverse(list[i].at.score(at)), i))
-            .expect("lists in the map are never empty");
-        let open = list.remove(best);
-        if list.is_empty() {
-            self.spans.remove(key);
-        }
-        Some(open.span)
+    fn take(&mut self, key: Key) -> Option<Span> {
+        self.spans.remove(&key).map(|open| open.span)
     }
 
-    /// Notes that this thread has just resolved `host`; any other event on this thread
-    /// forgets it.
-    fn resolved(&mut self, host: &str, addrs: &[IpAddr]) {
-        let resolved = Resolved {
-            host: host.into(),
-            addrs: addrs.into(),
-        };
-        self.just_resolved.insert(thread::current().id(), resolved);
-    }
-
-    fn take_resolved(&mut self) -> Option<Resolved> {
-        if self.just_resolved.is_empty() {
+    /// The lookup span of `dial`, if `family`'s answer is not in it yet.
+    fn answer_span(&mut self, dial: DialId, family: Family) -> Option<Span> {
+        let open = self.spans.get_mut(&Key::Dns(dial))?;
+        if open.answered.contains(&family) {
             return None;
         }
-        self.just_resolved.remove(&thread::current().id())
+        open.answered.push(family);
+        Some(open.span.clone())
     }
 
-    /// The server name of attempt `attempt` to `ip`, starting at `at`: for a first
-    /// attempt, the name this thread has just resolved to `ip`, if any (an IP literal
-    /// has none); for a later one, the name of the latest dial started at `at` whose
-    /// lookup gave `ip`.
-    fn server_name(&mut self, at: &Place, attempt: usize, ip: IpAddr) -> Option<Box<str>> {
-        let resolved = self.take_resolved();
-        if attempt > 0 {
-            return self
-                .names
-                .iter()
-                .rev()
-                .find(|n| n.at == *at && n.name.addrs.contains(&ip))
-                .map(|n| n.name.host.clone());
+    fn name(&mut self, dial: DialId, host: &str) {
+        self.names.insert(dial, host.into());
+        if self.names.len() > NAMES_KEPT {
+            self.names.pop_first();
         }
-        let name = resolved.filter(|r| r.addrs.contains(&ip))?;
-        let host = name.host.clone();
-        if self.names.len() == NAMES_KEPT {
-            self.names.pop_front();
-        }
-        self.names.push_back(Named {
-            at: at.clone(),
-            name,
-        });
-        Some(host)
     }
 }
 
@@ -269,24 +207,32 @@ impl Spans {
 
     fn into_trace(self) -> NetTrace {
         let spans = Arc::new(self);
-        let (a, b, c, d) = (spans.clone(), spans.clone(), spans.clone(), spans.clone());
+        let (a, b, c, d, e) = (
+            spans.clone(),
+            spans.clone(),
+            spans.clone(),
+            spans.clone(),
+            spans.clone(),
+        );
         let trace = NetTrace::new()
-            .on_dns_start(move |e| a.dns_start(e))
-            .on_dns_done(move |e| b.dns_done(e))
-            .on_connect_start(move |e| c.connect_start(e))
-            .on_connect_done(move |e| d.connect_done(e));
+            .on_dns_start(move |ev| a.dns_start(ev))
+            .on_dns_answer(move |ev| b.dns_answer(ev))
+            .on_dns_done(move |ev| c.dns_done(ev))
+            .on_connect_start(move |ev| d.connect_start(ev))
+            .on_connect_done(move |ev| e.connect_done(ev));
         #[cfg(feature = "tls")]
         let trace = {
-            let (e, f) = (spans.clone(), spans);
+            let (f, g) = (spans.clone(), spans);
             trace
-                .on_tls_handshake_start(move |ev| e.tls_start(ev))
-                .on_tls_handshake_done(move |ev| f.tls_done(ev))
+                .on_tls_handshake_start(move |ev| f.tls_start(ev))
+                .on_tls_handshake_done(move |ev| g.tls_done(ev))
         };
         trace
     }
 
     fn lock(&self) -> MutexGuard<'_, Open> {
-        // No user code runs under this lock and every update leaves the maps consistent.
+        // No user code runs under this lock (spans are made, recorded and dropped
+        // outside it) and every update leaves the maps consistent.
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -301,25 +247,30 @@ impl Spans {
         }
     }
 
-    /// Removes the span `key` names for a done event firing here.
-    fn take(&self, key: impl FnOnce() -> Key) -> Option<Span> {
-        let at = Place::here(&self.parent());
-        let mut open = self.lock();
-        open.take_resolved();
-        if open.spans.is_empty() {
-            return None;
+    /// Whether a span is open under `key` already (the trace is installed twice).
+    fn is_open(&self, key: Key) -> bool {
+        self.lock().spans.contains_key(&key)
+    }
+
+    /// Keeps `span` open under `key`; a disabled span is not kept.
+    fn open(&self, key: Key, span: &Span) {
+        if !span.is_disabled() {
+            self.lock().insert(key, span.clone());
         }
-        open.take(&key(), &at)
     }
 
     fn dns_start(&self, e: &DnsStart<'_>) {
-        self.lock().take_resolved();
-        let parent = self.parent();
+        let key = Key::Dns(e.dial);
+        if self.is_open(key) {
+            return;
+        }
+        self.lock().name(e.dial, e.host);
         let span = tracing::info_span!(
             target: TARGET,
-            parent: &parent,
+            parent: &self.parent(),
             "dns.lookup",
             "dns.question.name" = e.host,
+            "nettrace.dial_id" = dial_id(e.dial),
             "nettrace.outcome" = Empty,
             "nettrace.coalesced" = Empty,
             "nettrace.dns.answers" = Empty,
@@ -327,20 +278,44 @@ impl Spans {
             "otel.status_code" = Empty,
             "otel.status_description" = Empty,
         );
-        if !span.is_disabled() {
-            let at = Place::here(&parent);
-            self.lock().insert(Key::Dns(e.host.into()), span, at);
-        }
+        self.open(key, &span);
+    }
+
+    fn dns_answer(&self, e: &DnsAnswer<'_>) {
+        let Some(span) = self.lock().answer_span(e.dial, e.family) else {
+            return;
+        };
+        let error_type = e.error.map(|err| snake_case(&err.kind()));
+        tracing::event!(
+            target: TARGET,
+            parent: &span,
+            Level::INFO,
+            {
+                "nettrace.dns.family" = family_name(e.family),
+                "nettrace.dns.answers" = %Joined(e.addrs),
+                "nettrace.coalesced" = e.coalesced,
+                "error.type" = error_type.as_deref(),
+                "error.message" = e.error.map(tracing::field::display),
+            },
+            "dns.answer"
+        );
     }
 
     fn dns_done(&self, e: &DnsDone<'_>) {
-        let Some(span) = self.take(|| Key::Dns(e.host.into())) else {
+        let span = {
+            let mut open = self.lock();
+            if e.error.is_some() {
+                // No address: the dial makes no attempt.
+                open.names.remove(&e.dial);
+            }
+            open.take(Key::Dns(e.dial))
+        };
+        let Some(span) = span else {
             return;
         };
         span.record("nettrace.coalesced", e.coalesced);
         match e.error {
             None => {
-                self.lock().resolved(e.host, e.addrs);
                 span.record("nettrace.outcome", "resolved");
                 span.record(
                     "nettrace.dns.answers",
@@ -358,10 +333,13 @@ impl Spans {
     }
 
     fn connect_start(&self, e: &ConnectStart) {
-        let parent = self.parent();
+        let key = Key::Connect(e.dial, e.attempt);
+        if self.is_open(key) {
+            return;
+        }
         let span = tracing::info_span!(
             target: TARGET,
-            parent: &parent,
+            parent: &self.parent(),
             "tcp.connect",
             "server.address" = Empty,
             "server.port" = i64::from(e.addr.port()),
@@ -369,6 +347,7 @@ impl Spans {
             "network.peer.port" = i64::from(e.addr.port()),
             "network.transport" = "tcp",
             "network.type" = network_type(e.addr.ip()),
+            "nettrace.dial_id" = dial_id(e.dial),
             "nettrace.attempt" = i64::try_from(e.attempt).unwrap_or(i64::MAX),
             "nettrace.outcome" = Empty,
             "error.type" = Empty,
@@ -376,24 +355,27 @@ impl Spans {
             "otel.status_description" = Empty,
         );
         if span.is_disabled() {
-            self.lock().take_resolved();
             return;
         }
-        let at = Place::here(&parent);
-        let host = {
-            let mut open = self.lock();
-            let host = open.server_name(&at, e.attempt, e.addr.ip());
-            open.insert(Key::Connect(e.addr, e.attempt), span.clone(), at);
-            host
-        };
-        match host {
-            Some(host) => span.record("server.address", &*host),
+        // An IP literal is not looked up: its dial has no name.
+        let name = self.lock().names.get(&e.dial).cloned();
+        match name {
+            Some(name) => span.record("server.address", &*name),
             None => span.record("server.address", tracing::field::display(e.addr.ip())),
         };
+        self.open(key, &span);
     }
 
     fn connect_done(&self, e: &ConnectDone<'_>) {
-        let Some(span) = self.take(|| Key::Connect(e.addr, e.attempt)) else {
+        let span = {
+            let mut open = self.lock();
+            if !matches!(e.outcome, ConnectOutcome::Failed(_)) {
+                // The dial is ending: it starts no attempt after a win or a cancel.
+                open.names.remove(&e.dial);
+            }
+            open.take(Key::Connect(e.dial, e.attempt))
+        };
+        let Some(span) = span else {
             return;
         };
         match e.outcome {
@@ -414,11 +396,13 @@ impl Spans {
 #[cfg(feature = "tls")]
 impl Spans {
     fn tls_start(&self, e: &crate::TlsHandshakeStart<'_>) {
-        self.lock().take_resolved();
-        let parent = self.parent();
+        let key = Key::Tls(e.dial);
+        if self.is_open(key) {
+            return;
+        }
         let span = tracing::info_span!(
             target: TARGET,
-            parent: &parent,
+            parent: &self.parent(),
             "tls.handshake",
             "server.address" = e.server_name,
             "server.port" = i64::from(e.addr.port()),
@@ -429,20 +413,17 @@ impl Spans {
             "tls.cipher" = Empty,
             "tls.next_protocol" = Empty,
             "tls.established" = Empty,
+            "nettrace.dial_id" = dial_id(e.dial),
             "nettrace.outcome" = Empty,
             "error.type" = Empty,
             "otel.status_code" = Empty,
             "otel.status_description" = Empty,
         );
-        if !span.is_disabled() {
-            let at = Place::here(&parent);
-            let key = Key::Tls(e.addr, e.server_name.into());
-            self.lock().insert(key, span, at);
-        }
+        self.open(key, &span);
     }
 
     fn tls_done(&self, e: &crate::TlsHandshakeDone<'_>) {
-        let Some(span) = self.take(|| Key::Tls(e.addr, e.server_name.into())) else {
+        let Some(span) = self.lock().take(Key::Tls(e.dial)) else {
             return;
         };
         span.record("tls.established", e.error.is_none());
@@ -470,6 +451,18 @@ impl Spans {
                 failed(&span, snake_case(&err.kind()), err);
             }
         }
+    }
+}
+
+fn dial_id(dial: DialId) -> i64 {
+    i64::try_from(dial.as_u64()).unwrap_or(i64::MAX)
+}
+
+fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Ipv6 => "ipv6",
+        Family::Ipv4 => "ipv4",
+        Family::Any => "any",
     }
 }
 
@@ -546,85 +539,48 @@ mod tests {
         assert_eq!(Joined(&addrs).to_string(), "127.0.0.1,::1");
     }
 
-    /// Task ids cannot be made by hand: places that differ by parent span only.
-    fn place(parent: Option<u64>) -> Place {
-        Place {
-            task: None,
-            parent: parent.map(tracing::Id::from_u64),
-        }
-    }
-
     #[test]
-    fn take_prefers_the_same_place_then_the_oldest() {
+    fn spans_pair_by_key_and_a_second_start_under_a_key_is_ignored() {
         let mut open = Open::default();
-        let key = || Key::Connect("127.0.0.1:1".parse().unwrap(), 0);
-        open.insert(key(), Span::none(), place(Some(1)));
-        open.insert(key(), Span::none(), place(Some(2)));
-        open.insert(key(), Span::none(), place(Some(3)));
-        // The span that started under parent 2 is taken for an event under parent 2.
-        assert!(open.take(&key(), &place(Some(2))).is_some());
-        let left: Vec<_> = open.spans[&key()]
-            .iter()
-            .map(|o| o.at.parent.clone())
-            .collect();
-        assert_eq!(
-            left,
-            [
-                Some(tracing::Id::from_u64(1)),
-                Some(tracing::Id::from_u64(3))
-            ]
-        );
-        // No match: the oldest.
-        assert!(open.take(&key(), &place(Some(9))).is_some());
-        let left: Vec<_> = open.spans[&key()]
-            .iter()
-            .map(|o| o.at.parent.clone())
-            .collect();
-        assert_eq!(left, [Some(tracing::Id::from_u64(3))]);
-        assert!(open.take(&key(), &place(None)).is_some());
+        let (a, b) = (DialId::next(), DialId::next());
+        open.insert(Key::Connect(a, 0), Span::none());
+        open.insert(Key::Connect(b, 0), Span::none());
+        open.insert(Key::Connect(a, 0), Span::none());
+        assert_eq!(open.spans.len(), 2);
+        assert!(open.take(Key::Connect(b, 0)).is_some());
+        assert!(open.take(Key::Connect(b, 0)).is_none());
+        assert!(open.take(Key::Connect(a, 1)).is_none());
+        assert!(open.take(Key::Connect(a, 0)).is_some());
         assert!(open.spans.is_empty());
-        assert!(open.take(&key(), &place(None)).is_none());
     }
 
     #[test]
-    fn a_first_attempt_takes_the_name_this_thread_just_resolved() {
+    fn each_family_answers_once_into_its_lookup() {
         let mut open = Open::default();
-        let (one, two): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "::1".parse().unwrap());
-        open.resolved("a.test", &[one, two]);
-        assert_eq!(
-            open.server_name(&place(Some(1)), 0, one).as_deref(),
-            Some("a.test")
-        );
-        // Later attempts of that dial, from the same place.
-        assert_eq!(
-            open.server_name(&place(Some(1)), 1, two).as_deref(),
-            Some("a.test")
-        );
-        assert_eq!(open.server_name(&place(Some(2)), 1, two), None);
-        // A dial with no lookup (an IP literal) in the same place gets no name.
-        assert_eq!(open.server_name(&place(Some(1)), 0, one), None);
-        // Any other event in between forgets the lookup.
-        open.resolved("b.test", &[one]);
-        open.take_resolved();
-        assert_eq!(open.server_name(&place(Some(1)), 0, one), None);
-        // An answer without the address names nothing.
-        open.resolved("c.test", &[two]);
-        assert_eq!(open.server_name(&place(Some(1)), 0, one), None);
-        // A newer dial in the same place wins; old ones are forgotten.
-        open.resolved("d.test", &[one, two]);
-        assert_eq!(
-            open.server_name(&place(Some(1)), 0, one).as_deref(),
-            Some("d.test")
-        );
-        assert_eq!(
-            open.server_name(&place(Some(1)), 1, two).as_deref(),
-            Some("d.test")
-        );
-        for i in 0..NAMES_KEPT {
-            open.resolved(&format!("h{i}.test"), &[one]);
-            open.server_name(&place(Some(3)), 0, one);
+        let dial = DialId::next();
+        assert!(open.answer_span(dial, Family::Ipv6).is_none(), "no lookup");
+        open.insert(Key::Dns(dial), Span::none());
+        assert!(open.answer_span(dial, Family::Ipv6).is_some());
+        assert!(open.answer_span(dial, Family::Ipv6).is_none(), "a repeat");
+        assert!(open.answer_span(dial, Family::Ipv4).is_some());
+        assert!(open.answer_span(DialId::next(), Family::Ipv4).is_none());
+    }
+
+    #[test]
+    fn names_are_kept_per_dial_and_the_oldest_go_first() {
+        let mut open = Open::default();
+        let first = DialId::next();
+        open.name(first, "first.test");
+        let ids: Vec<DialId> = (0..NAMES_KEPT).map(|_| DialId::next()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            open.name(*id, &format!("h{i}.test"));
         }
         assert_eq!(open.names.len(), NAMES_KEPT);
-        assert_eq!(open.server_name(&place(Some(1)), 1, two), None);
+        assert!(!open.names.contains_key(&first));
+        assert_eq!(open.names.get(&ids[0]).map(|n| &**n), Some("h0.test"));
+        assert_eq!(
+            open.names.get(&ids[NAMES_KEPT - 1]).map(|n| n.to_string()),
+            Some(format!("h{}.test", NAMES_KEPT - 1))
+        );
     }
 }

@@ -5,14 +5,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nettrace::{ConnectOutcome, HttpTrace, NetTrace};
+use nettrace::{ConnectOutcome, DialId, Family, HttpTrace, NetTrace, ResolveErrorKind};
 
 /// One hook firing.
 #[derive(Debug, Clone)]
 enum Event {
     GetConn,
-    DnsStart(String),
+    DnsStart(DialId, String),
+    DnsAnswer(DialId, Answer),
     DnsDone {
+        dial: DialId,
         addrs: Vec<IpAddr>,
         coalesced: bool,
         error: Option<String>,
@@ -60,6 +62,41 @@ impl Outcome {
     }
 }
 
+/// One address family's answer to the lookup.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub(crate) family: Family,
+    /// When it came, or when the dial stopped waiting for it.
+    pub(crate) at: Duration,
+    pub(crate) addrs: Vec<IpAddr>,
+    pub(crate) coalesced: bool,
+    pub(crate) error: Option<String>,
+    /// The dial stopped waiting before this family answered.
+    pub(crate) cancelled: bool,
+}
+
+impl Answer {
+    /// The record type: "AAAA" or "A".
+    pub(crate) fn record_type(&self) -> &'static str {
+        match self.family {
+            Family::Ipv6 => "AAAA",
+            _ => "A",
+        }
+    }
+
+    pub(crate) fn family_name(&self) -> &'static str {
+        match self.family {
+            Family::Ipv6 => "ipv6",
+            _ => "ipv4",
+        }
+    }
+
+    /// When the family answered; `None` if it never did.
+    pub(crate) fn answered_at(&self) -> Option<Duration> {
+        (!self.cancelled).then_some(self.at)
+    }
+}
+
 /// Records events into one shared, time-stamped list.
 #[derive(Clone)]
 pub(crate) struct Collector {
@@ -94,11 +131,29 @@ impl Collector {
 
     pub(crate) fn net_trace(&self) -> NetTrace {
         let c = || self.clone();
-        let (a, b, d, e, f, g) = (c(), c(), c(), c(), c(), c());
+        let (a, b, d, e, f, g, h) = (c(), c(), c(), c(), c(), c(), c());
         NetTrace::new()
-            .on_dns_start(move |ev| a.push(Event::DnsStart(ev.host.to_owned())))
+            .on_dns_start(move |ev| a.push(Event::DnsStart(ev.dial, ev.host.to_owned())))
+            .on_dns_answer(move |ev| {
+                let cancelled = ev
+                    .error
+                    .is_some_and(|err| err.kind() == ResolveErrorKind::Cancelled);
+                h.push(Event::DnsAnswer(
+                    ev.dial,
+                    Answer {
+                        family: ev.family,
+                        // Stamped by `push`.
+                        at: Duration::ZERO,
+                        addrs: ev.addrs.to_vec(),
+                        coalesced: ev.coalesced,
+                        error: ev.error.map(|e| e.to_string()),
+                        cancelled,
+                    },
+                ))
+            })
             .on_dns_done(move |ev| {
                 b.push(Event::DnsDone {
+                    dial: ev.dial,
                     addrs: ev.addrs.to_vec(),
                     coalesced: ev.coalesced,
                     error: ev.error.map(|e| e.to_string()),
@@ -155,23 +210,30 @@ impl Collector {
         for (at, event) in events {
             match event {
                 Event::GetConn => hop.start = hop.start.or(Some(at)),
-                Event::DnsStart(host) => {
+                Event::DnsStart(dial, host) => {
                     hop.dns.get_or_insert(Dns {
+                        dial,
                         host,
                         start: at,
                         end: None,
                         addrs: Vec::new(),
                         coalesced: false,
                         error: None,
+                        answers: Vec::new(),
                     });
                 }
+                Event::DnsAnswer(dial, answer) => {
+                    if let Some(dns) = hop.dns.as_mut().filter(|d| d.dial == dial) {
+                        dns.answers.push(Answer { at, ..answer });
+                    }
+                }
                 Event::DnsDone {
+                    dial,
                     addrs,
                     coalesced,
                     error,
-                    ..
                 } => {
-                    if let Some(dns) = &mut hop.dns {
+                    if let Some(dns) = hop.dns.as_mut().filter(|d| d.dial == dial) {
                         dns.end = Some(at);
                         dns.addrs = addrs;
                         dns.coalesced = coalesced;
@@ -264,12 +326,23 @@ pub(crate) struct Hop {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Dns {
+    /// The dial the lookup was for: the first lookup of the hop.
+    pub(crate) dial: DialId,
     pub(crate) host: String,
     pub(crate) start: Duration,
     pub(crate) end: Option<Duration>,
     pub(crate) addrs: Vec<IpAddr>,
     pub(crate) coalesced: bool,
     pub(crate) error: Option<String>,
+    /// Each family's answer, in the order they came.
+    pub(crate) answers: Vec<Answer>,
+}
+
+impl Dns {
+    /// The answer of `family`, if it came or was given up.
+    pub(crate) fn answer(&self, family: Family) -> Option<&Answer> {
+        self.answers.iter().find(|a| a.family == family)
+    }
 }
 
 #[derive(Debug, Clone)]

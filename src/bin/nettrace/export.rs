@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::collect::Hop;
+use nettrace::Family;
+
+use crate::collect::{Answer, Hop};
 use crate::run::{HopReport, Report};
 
 /// Version of the `--json` schema; bumped when a field changes meaning or goes away.
@@ -49,6 +51,8 @@ fn hop(report: &HopReport) -> Value {
         "timings_ms": match &report.timings {
             // A request: the library's curl-compatible timings.
             Some(t) => json!({
+                "dns_answer_ipv6": ms_opt(t.dns_answer_ipv6),
+                "dns_answer_ipv4": ms_opt(t.dns_answer_ipv4),
                 "namelookup": ms_opt(t.namelookup),
                 "connect": ms_opt(t.connect),
                 "appconnect": ms_opt(t.appconnect),
@@ -58,6 +62,8 @@ fn hop(report: &HopReport) -> Value {
             }),
             // A dial: lookup and connect only.
             None => json!({
+                "dns_answer_ipv6": rel(answered_at(h, Family::Ipv6)),
+                "dns_answer_ipv4": rel(answered_at(h, Family::Ipv4)),
                 "namelookup": rel(h.dns.as_ref().and_then(|d| d.end)),
                 "connect": rel(h.connected_at()),
                 "appconnect": null,
@@ -73,6 +79,15 @@ fn hop(report: &HopReport) -> Value {
             "error": d.error,
             "start_ms": rel(Some(d.start)),
             "end_ms": rel(d.end),
+            "answers": d.answers.iter().map(|a| json!({
+                "family": a.family_name(),
+                "type": a.record_type(),
+                "addrs": a.addrs.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(),
+                "coalesced": a.coalesced,
+                "error": a.error,
+                "cancelled": a.cancelled,
+                "at_ms": rel(Some(a.at)),
+            })).collect::<Vec<_>>(),
         })),
         "attempts": h.attempts.iter().map(|a| json!({
             "attempt": a.attempt,
@@ -92,6 +107,11 @@ fn hop(report: &HopReport) -> Value {
             "end_ms": rel(t.end),
         })),
     })
+}
+
+/// When the hop's lookup got `family`'s answer, if it did.
+fn answered_at(h: &Hop, family: Family) -> Option<Duration> {
+    h.dns.as_ref()?.answer(family).and_then(Answer::answered_at)
 }
 
 /// The timeline in the Chrome trace-event format: one complete ("X") event per phase,
@@ -141,6 +161,17 @@ pub(crate) fn chrome_trace(report: &Report) -> Value {
                 d.end,
                 json!({ "addrs": d.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(), "coalesced": d.coalesced, "error": d.error }),
             );
+            // Each family's answer, nested in the lookup on its track.
+            for a in &d.answers {
+                push(
+                    format!("{} {}", a.record_type(), d.host),
+                    "dns",
+                    base + 1,
+                    d.start,
+                    Some(a.at),
+                    json!({ "addrs": a.addrs.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(), "error": a.error, "cancelled": a.cancelled }),
+                );
+            }
         }
         for a in &h.attempts {
             push(

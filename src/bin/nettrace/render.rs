@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::collect::{Hop, Outcome};
+use nettrace::Family;
+
+use crate::collect::{Answer, Dns, Hop, Outcome};
 use crate::run::{HopReport, Report};
 
 const BAR: usize = 30;
@@ -166,25 +168,14 @@ fn render_hop(out: &mut String, report: &HopReport, mode: &str, style: Style, sh
 fn rows(hop: &Hop, report: &HopReport) -> Vec<Row> {
     let mut rows = Vec::new();
     if let Some(dns) = &hop.dns {
-        let detail = match &dns.error {
-            Some(err) => err.clone(),
-            None => {
-                let addrs: Vec<String> = dns.addrs.iter().map(|a| a.to_string()).collect();
-                let shared = if dns.coalesced { " (coalesced)" } else { "" };
-                format!("{} → {}{shared}", dns.host, addrs.join(", "))
+        match per_family(dns) {
+            Some(answers) => {
+                for answer in answers {
+                    rows.push(family_row(dns, answer));
+                }
             }
-        };
-        rows.push(Row {
-            label: "DNS lookup".into(),
-            detail,
-            start: dns.start,
-            end: dns.end,
-            tone: if dns.error.is_some() {
-                Tone::Bad
-            } else {
-                Tone::Plain
-            },
-        });
+            None => rows.push(lookup_row(dns)),
+        }
     }
     for a in &hop.attempts {
         let (detail, tone) = match &a.outcome {
@@ -258,10 +249,138 @@ fn rows(hop: &Hop, report: &HopReport) -> Vec<Row> {
     rows
 }
 
+/// The lookup as one line.
+fn lookup_row(dns: &Dns) -> Row {
+    let detail = match &dns.error {
+        Some(err) => err.clone(),
+        None => {
+            let shared = if dns.coalesced { " (coalesced)" } else { "" };
+            format!("{} → {}{shared}", dns.host, joined(&dns.addrs))
+        }
+    };
+    Row {
+        label: "DNS lookup".into(),
+        detail,
+        start: dns.start,
+        end: dns.end,
+        tone: if dns.error.is_some() {
+            Tone::Bad
+        } else {
+            Tone::Plain
+        },
+    }
+}
+
+/// Answer times closer than this count as equal: AAAA and A are asked together, and
+/// their answers rarely come in the same microsecond even from one server.
+const SAME_TIME: Duration = Duration::from_millis(1);
+
+/// The AAAA and A answers, when both came (or were given up) at different times;
+/// otherwise the lookup is one line.
+fn per_family(dns: &Dns) -> Option<[&Answer; 2]> {
+    let v6 = dns.answer(Family::Ipv6)?;
+    let v4 = dns.answer(Family::Ipv4)?;
+    (v6.at.abs_diff(v4.at) >= SAME_TIME).then_some([v6, v4])
+}
+
+/// One family's answer as a line: from the lookup's start until the answer came.
+fn family_row(dns: &Dns, answer: &Answer) -> Row {
+    let shared = if answer.coalesced { " (coalesced)" } else { "" };
+    let (detail, tone) = match &answer.error {
+        Some(_) if answer.cancelled => ("no answer: not waited for".to_owned(), Tone::Muted),
+        Some(err) => (format!("{}: {err}", dns.host), Tone::Bad),
+        None => (
+            format!("{} → {}{shared}", dns.host, joined(&answer.addrs)),
+            Tone::Plain,
+        ),
+    };
+    Row {
+        label: format!("DNS {}", answer.record_type()),
+        detail,
+        start: dns.start,
+        end: Some(answer.at),
+        tone,
+    }
+}
+
+fn joined(addrs: &[std::net::IpAddr]) -> String {
+    let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    addrs.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{Attempt, Dns};
+    use crate::collect::Attempt;
+
+    fn dial_id() -> nettrace::DialId {
+        nettrace::Dialer::new().dial("127.0.0.1:1").id()
+    }
+
+    fn answer(family: Family, at: Duration, addr: &str) -> Answer {
+        Answer {
+            family,
+            at,
+            addrs: vec![addr.parse().unwrap()],
+            coalesced: false,
+            error: None,
+            cancelled: false,
+        }
+    }
+
+    fn hop_with_answers(answers: Vec<Answer>) -> Report {
+        let ms = Duration::from_millis;
+        let hop = Hop {
+            start: Some(ms(0)),
+            dns: Some(Dns {
+                dial: dial_id(),
+                host: "a.test".into(),
+                start: ms(0),
+                end: Some(ms(200)),
+                addrs: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+                coalesced: false,
+                error: None,
+                answers,
+            }),
+            done: Some(ms(210)),
+            ..Hop::default()
+        };
+        Report {
+            mode: "dial",
+            hops: vec![HopReport {
+                method: "CONNECT".into(),
+                url: "a.test:80".into(),
+                hop,
+                ..HopReport::default()
+            }],
+            error: None,
+        }
+    }
+
+    #[test]
+    fn answers_at_different_times_get_a_line_each() {
+        let ms = Duration::from_millis;
+        let report = hop_with_answers(vec![
+            answer(Family::Ipv4, ms(2), "127.0.0.1"),
+            answer(Family::Ipv6, ms(200), "::1"),
+        ]);
+        let text = waterfall(&report, Style { color: false }, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].contains("DNS AAAA") && lines[1].contains("a.test → ::1"));
+        assert!(lines[1].trim_end().ends_with("200.0 ms"), "{text}");
+        assert!(lines[2].contains("DNS A ") && lines[2].contains("a.test → 127.0.0.1"));
+        assert!(lines[2].trim_end().ends_with("2.0 ms"), "{text}");
+        assert!(!text.contains("DNS lookup"), "{text}");
+
+        // Less than a millisecond apart: one line.
+        let report = hop_with_answers(vec![
+            answer(Family::Ipv4, ms(2), "127.0.0.1"),
+            answer(Family::Ipv6, ms(2) + Duration::from_micros(900), "::1"),
+        ]);
+        let text = waterfall(&report, Style { color: false }, false);
+        assert!(text.contains("DNS lookup"), "{text}");
+        assert!(!text.contains("DNS A"), "{text}");
+    }
 
     #[test]
     fn bars_and_times_line_up() {
@@ -269,12 +388,14 @@ mod tests {
         let hop = Hop {
             start: Some(ms(0)),
             dns: Some(Dns {
+                dial: dial_id(),
                 host: "a.test".into(),
                 start: ms(0),
                 end: Some(ms(10)),
                 addrs: vec!["::1".parse().unwrap()],
                 coalesced: false,
                 error: None,
+                answers: Vec::new(),
             }),
             attempts: vec![Attempt {
                 attempt: 0,
