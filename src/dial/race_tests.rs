@@ -315,7 +315,7 @@ fn simulate(s: &Scenario) -> Run {
         attempt_delay: s.attempt_delay.map(ms),
         resolution_delay: ms(s.resolution_delay),
         attempt_timeout: s.attempt_timeout.map(ms),
-        deadline: s.deadline.map(|t| at(t)),
+        deadline: s.deadline.map(at),
     };
     let mut race = Race::new(config, Family::Any);
     let mut events = Vec::new();
