@@ -37,9 +37,10 @@ use tower_service::Service;
 
 mod support;
 
-// The tests' loopback DNS server. Benches build with `cfg(test)` but without `#[test]`
-// functions, so its self-test module keeps an import only a test uses.
-#[allow(dead_code, unreachable_pub, unused_imports)]
+// The tests' loopback DNS server (it allows its own dead code). Benches build with
+// `cfg(test)` but without `#[test]` functions, so its self-test module keeps an import
+// only a test uses.
+#[allow(unused_imports)]
 #[path = "../tests/support/dns.rs"]
 mod dns;
 
