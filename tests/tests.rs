@@ -8,6 +8,7 @@ mod support;
 mod connector;
 mod dial;
 mod faults;
+mod happy_eyeballs_v2;
 #[cfg(all(feature = "http", feature = "tls"))]
 mod http;
 mod properties;

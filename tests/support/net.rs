@@ -118,3 +118,15 @@ pub async fn live_pair() -> (Live, Live) {
     }
     panic!("no port free on both 127.0.0.1 and ::1");
 }
+
+/// A live `[::1]:P` and a refused `127.0.0.1:P` (nothing listens there) on the same port `P`.
+pub async fn refused_v4_live_v6() -> Live {
+    for _ in 0..20 {
+        let v6 = Live::on("::1").await;
+        // Bound then dropped: the port is free on 127.0.0.1, so a connect there is refused.
+        if std::net::TcpListener::bind(("127.0.0.1", v6.addr.port())).is_ok() {
+            return v6;
+        }
+    }
+    panic!("no port free on 127.0.0.1 while bound on ::1");
+}

@@ -152,4 +152,110 @@ impl Recorder {
     pub fn count(&self, pred: impl Fn(&Event) -> bool) -> usize {
         self.all_events().iter().filter(|e| pred(e)).count()
     }
+
+    /// Every event of dial `dial`, `DnsAnswer`s included, in order.
+    pub fn of_dial(&self, dial: DialId) -> Vec<Event> {
+        self.with_ids()
+            .into_iter()
+            .filter(|(d, _)| *d == dial)
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// Asserts that each dial's events pair up exactly, dial by dial (by `DialId`):
+    /// - at most one `DnsStart`, and as many `DnsDone`s, after it;
+    /// - one `DnsAnswer` per family for each `DnsStart`, between it and the `DnsDone`;
+    /// - every `ConnectStart` of attempt N has exactly one `ConnectDone` of attempt N
+    ///   after it (same address), no `ConnectDone` lacks its start, attempts count 0, 1, …
+    ///   in order;
+    /// - in a dial with a lookup, every attempt's address came in a `DnsAnswer` of its
+    ///   family before its `ConnectStart`.
+    pub fn assert_pairs(&self) {
+        let events = self.with_ids();
+        let mut dials: Vec<DialId> = events.iter().map(|(d, _)| *d).collect();
+        dials.sort();
+        dials.dedup();
+        for dial in dials {
+            let mine: Vec<&Event> = events
+                .iter()
+                .filter(|(d, _)| *d == dial)
+                .map(|(_, e)| e)
+                .collect();
+            let at = |pred: &dyn Fn(&Event) -> bool| -> Vec<usize> {
+                (0..mine.len()).filter(|i| pred(mine[*i])).collect()
+            };
+            let starts = at(&|e| matches!(e, Event::DnsStart(_)));
+            let dones = at(&|e| matches!(e, Event::DnsDone { .. }));
+            assert!(
+                starts.len() <= 1 && starts.len() == dones.len(),
+                "dial {dial}: {} DnsStart, {} DnsDone: {mine:#?}",
+                starts.len(),
+                dones.len()
+            );
+            let answers = at(&|e| matches!(e, Event::DnsAnswer { .. }));
+            assert_eq!(
+                answers.len(),
+                2 * starts.len(),
+                "dial {dial}: DnsAnswers: {mine:#?}"
+            );
+            for family in [Family::Ipv6, Family::Ipv4] {
+                let n = at(&|e| matches!(e, Event::DnsAnswer { family: f, .. } if *f == family));
+                assert_eq!(
+                    n.len(),
+                    starts.len(),
+                    "dial {dial}: DnsAnswers for {family:?}: {mine:#?}"
+                );
+            }
+            if let (Some(&start), Some(&done)) = (starts.first(), dones.first()) {
+                assert!(
+                    start < done && answers.iter().all(|a| start < *a && *a < done),
+                    "dial {dial}: DnsAnswers not between DnsStart and DnsDone: {mine:#?}"
+                );
+            }
+            let mut next_attempt = 0;
+            for (i, event) in mine.iter().enumerate() {
+                match event {
+                    Event::ConnectStart(addr, attempt) => {
+                        assert_eq!(
+                            *attempt, next_attempt,
+                            "dial {dial}: attempts out of order: {mine:#?}"
+                        );
+                        next_attempt += 1;
+                        let done =
+                            |e: &&&Event| matches!(e, Event::ConnectDone(_, n, _) if n == attempt);
+                        let after: Vec<&&Event> = mine[i + 1..].iter().filter(done).collect();
+                        assert!(
+                            after.len() == 1
+                                && matches!(after[0], Event::ConnectDone(a, ..) if a == addr),
+                            "dial {dial}: attempt {attempt} has {} ConnectDone after its start: \
+                             {mine:#?}",
+                            after.len()
+                        );
+                        let family = Family::of(addr.ip());
+                        let answered = mine[..i].iter().any(|e| {
+                            matches!(e, Event::DnsAnswer { family: f, addrs, .. }
+                                if *f == family && addrs.contains(&addr.ip()))
+                        });
+                        assert!(
+                            starts.is_empty() || answered,
+                            "dial {dial}: attempt {attempt} to {addr} before its DnsAnswer: \
+                             {mine:#?}"
+                        );
+                    }
+                    Event::ConnectDone(_, attempt, _) => {
+                        let started = mine[..i]
+                            .iter()
+                            .filter(|e| matches!(e, Event::ConnectStart(_, n) if n == attempt))
+                            .count();
+                        assert_eq!(
+                            started, 1,
+                            "dial {dial}: ConnectDone of attempt {attempt} without its start: \
+                             {mine:#?}"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }
