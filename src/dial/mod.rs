@@ -6,6 +6,9 @@ mod attempt;
 mod error;
 mod future;
 mod plan;
+// RFC 6724 destination order; the dialer wires it in next, until then only its tests use it.
+#[cfg_attr(not(test), allow(dead_code))]
+mod sort;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -428,7 +431,10 @@ mod tests {
     fn a_zero_timeout_means_no_limit() {
         let timeout = |d| Dialer::builder().timeout(d).build().options.timeout;
         assert_eq!(timeout(Duration::ZERO), None);
-        assert_eq!(timeout(Duration::from_millis(1)), Some(Duration::from_millis(1)));
+        assert_eq!(
+            timeout(Duration::from_millis(1)),
+            Some(Duration::from_millis(1))
+        );
     }
 
     #[test]
