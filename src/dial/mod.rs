@@ -8,7 +8,7 @@ mod future;
 mod plan;
 // RFC 6724 destination order; the dialer wires it in next, until then only its tests use it.
 #[cfg_attr(not(test), allow(dead_code))]
-mod sort;
+pub(crate) mod sort;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
