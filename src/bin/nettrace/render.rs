@@ -142,9 +142,11 @@ impl Columns {
         let detail = detail.max(HEAD_DETAIL.len());
         let (detail, bar) = if room >= detail + BAR_MIN {
             (detail, (room - detail).min(BAR_MAX))
+        } else if room >= DETAIL_MIN + BAR_MIN {
+            (room - BAR_MIN, BAR_MIN)
         } else {
-            let bar = BAR_MIN.min(room.saturating_sub(DETAIL_MIN)).max(BAR_MIN / 2);
-            (room.saturating_sub(bar).max(DETAIL_MIN), bar)
+            // No room for a bar: the detail takes its place ("  |" and "|").
+            ((room + 4).max(DETAIL_MIN), 0)
         };
         Columns {
             label,
@@ -196,20 +198,21 @@ fn render_hop(out: &mut String, report: &HopReport, mode: &str, style: Style, sh
     let bar_width = columns.bar;
     // The header names the columns; the timeline's runs from 0 to the hop's last event.
     let scale = ms(span);
-    let axis = if bar_width >= scale.len() + 2 {
-        format!("0{:>w$}", scale, w = bar_width - 1)
+    let axis = if bar_width == 0 {
+        String::new()
+    } else if bar_width >= scale.len() + 2 {
+        format!("   0{:>w$} ", scale, w = bar_width - 1)
     } else {
-        format!("{:<bar_width$}", "timeline")
+        format!("   {:<bar_width$} ", "timeline")
     };
     let _ = writeln!(
         out,
         "{}",
         style.dim(&format!(
-            "  {:<lw$}  {:<dw$}  {:>tw$}  {}  {:>ew$}",
+            "  {:<lw$}  {:<dw$}  {:>tw$}{axis}  {:>ew$}",
             HEAD_PHASE,
             HEAD_DETAIL,
             HEAD_TOOK,
-            format_args!(" {axis} "),
             HEAD_END,
             lw = columns.label,
             dw = columns.detail,
@@ -219,26 +222,30 @@ fn render_hop(out: &mut String, report: &HopReport, mode: &str, style: Style, sh
     );
     for row in &rows {
         let (from, to, took) = timing(row);
-        let a = (from.as_secs_f64() / span.as_secs_f64() * bar_width as f64).floor() as usize;
-        let b =
-            ((to.as_secs_f64() / span.as_secs_f64() * bar_width as f64).ceil() as usize).max(a + 1);
-        let (a, b) = (a.min(bar_width - 1), b.min(bar_width));
-        let bar = format!(
-            "{}{}{}",
-            " ".repeat(a),
-            "█".repeat(b - a),
-            " ".repeat(bar_width - b)
-        );
+        let bar = if bar_width == 0 {
+            String::new()
+        } else {
+            let a = (from.as_secs_f64() / span.as_secs_f64() * bar_width as f64).floor() as usize;
+            let b = ((to.as_secs_f64() / span.as_secs_f64() * bar_width as f64).ceil() as usize)
+                .max(a + 1);
+            let (a, b) = (a.min(bar_width - 1), b.min(bar_width));
+            let bar = format!(
+                "{}{}{}",
+                " ".repeat(a),
+                "█".repeat(b - a),
+                " ".repeat(bar_width - b)
+            );
+            format!("  |{}|", style.paint(row.tone, &bar))
+        };
         let detail = wrap(&row.detail, columns.detail, DETAIL_LINES);
         let first = detail.first().map_or("", String::as_str);
         let _ = writeln!(
             out,
-            "  {:<lw$}  {}{}  {:>tw$}  |{}|  {:>ew$}",
+            "  {:<lw$}  {}{}  {:>tw$}{bar}  {:>ew$}",
             row.label,
             style.paint(row.tone, first),
             " ".repeat(columns.detail.saturating_sub(first.chars().count())),
             took,
-            style.paint(row.tone, &bar),
             ms(to),
             lw = columns.label,
             tw = columns.took,
@@ -339,6 +346,15 @@ fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
     lines
 }
 
+/// An OS error's message without its number ("Connection refused (os error 111)"): the
+/// number stays in the JSON.
+fn without_os_code(err: &str) -> &str {
+    match err.rfind(" (os error ") {
+        Some(i) if err.ends_with(')') => &err[..i],
+        _ => err,
+    }
+}
+
 /// The attempts of a failed dial in one short line: each address and error when there
 /// are few, else the count, the first and last address, and each kind of error counted
 /// ("40 attempts failed: 127.0.0.1:1, 127.0.0.2:1, …, 127.0.0.40:1 (connection refused ×40)").
@@ -390,7 +406,11 @@ fn rows(hop: &Hop, report: &HopReport) -> Vec<Row> {
     for a in &hop.attempts {
         let (detail, end, tone) = match &a.outcome {
             Some(Outcome::Connected) => ("connected".to_owned(), a.end, Tone::Good),
-            Some(Outcome::Failed(err)) => (format!("failed: {err}"), a.end, Tone::Bad),
+            Some(Outcome::Failed(err)) => (
+                format!("failed: {}", without_os_code(err)),
+                a.end,
+                Tone::Bad,
+            ),
             Some(Outcome::TimedOut) => ("timed out".to_owned(), a.end, Tone::Bad),
             Some(Outcome::Cancelled) => ("cancelled".to_owned(), a.end, Tone::Muted),
             None => cut(String::new()),
