@@ -678,13 +678,27 @@ async fn max_time_keeps_the_trace_and_marks_the_phase_it_cut_short() {
     let resolve = resolve_flag("slow.test", server.addr());
     let started = Instant::now();
     let run = nettrace(&[&url, "--resolve", &resolve, "-m", "0.5"]).await;
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(run.code, 28, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("timed out"), "{}", run.stderr);
     let out = &run.stdout;
-    assert_eq!(out.lines().next(), Some(format!("GET {url}").as_str()), "{out}");
-    assert!(phase_line(out, "DNS lookup").contains("slow.test → 127.0.0.1"), "{out}");
-    assert!(phase_line(out, "TCP connect #0").contains("connected"), "{out}");
+    assert_eq!(
+        out.lines().next(),
+        Some(format!("GET {url}").as_str()),
+        "{out}"
+    );
+    assert!(
+        phase_line(out, "DNS lookup").contains("slow.test → 127.0.0.1"),
+        "{out}"
+    );
+    assert!(
+        phase_line(out, "TCP connect #0").contains("connected"),
+        "{out}"
+    );
     let waiting = phase_line(out, "Server processing");
     assert!(
         waiting.contains("waiting for the first byte: timed out"),
@@ -725,7 +739,10 @@ async fn max_time_keeps_the_trace_and_marks_the_phase_it_cut_short() {
         let run = nettrace(&["dial", &target, limit[0], limit[1], "--json"]).await;
         let v: Value = serde_json::from_str(&run.stdout).expect("one JSON object");
         assert_eq!(v["mode"], "dial", "{limit:?}");
-        assert_eq!(v["hops"][0]["attempts"][0]["outcome"], "timed_out", "{limit:?}");
+        assert_eq!(
+            v["hops"][0]["attempts"][0]["outcome"], "timed_out",
+            "{limit:?}"
+        );
         assert!(v["hops"][0]["timed_out_ms"].as_f64().is_some(), "{limit:?}");
     }
 
@@ -798,7 +815,9 @@ async fn forty_refused_attempts_are_one_short_line() {
     let v: Value = serde_json::from_str(&run.stdout).expect("one JSON object");
     let attempts = v["hops"][0]["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 40);
-    assert!(attempts.iter().all(|a| a["outcome"] == "failed" && a["error"].is_string()));
+    assert!(attempts
+        .iter()
+        .all(|a| a["outcome"] == "failed" && a["error"].is_string()));
 }
 
 #[tokio::test]
@@ -911,7 +930,10 @@ async fn verbose_prints_events_as_they_happen_like_curl() {
         format!("> Host: 127.0.0.1:{port}"),
         "< HTTP/1.1 200 OK".to_owned(),
     ] {
-        let has = |text: &str| text.lines().any(|l| l.trim_end().eq_ignore_ascii_case(&line));
+        let has = |text: &str| {
+            text.lines()
+                .any(|l| l.trim_end().eq_ignore_ascii_case(&line))
+        };
         assert!(has(&curl), "curl: no {line:?} in\n{curl}");
         assert!(has(&ours), "nettrace: no {line:?} in\n{ours}");
     }
@@ -948,8 +970,38 @@ async fn no_progress_line_when_stderr_is_not_a_terminal() {
     let addr = slow_body_server().await;
     let started = Instant::now();
     let run = nettrace(&[&format!("http://{addr}/slow")]).await;
-    assert!(started.elapsed() >= Duration::from_millis(1400), "the download took over a second");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "the download took over a second"
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(phase_line(&run.stdout, "Content transfer").contains("10 bytes"));
     assert_eq!(run.stderr, "", "no progress line on a pipe");
+}
+
+#[tokio::test]
+async fn a_progress_line_on_a_terminal_for_a_download_over_a_second() {
+    // `script` runs nettrace on a pseudo-terminal; where it is missing, nothing to see.
+    let addr = slow_body_server().await;
+    let command = format!(
+        "{} http://{addr}/slow --no-color",
+        env!("CARGO_BIN_EXE_nettrace")
+    );
+    let Ok(output) = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("COLUMNS", "200")
+        .stdin(Stdio::null())
+        .output()
+        .await
+    else {
+        eprintln!("script(1) is not installed: the terminal case is not checked");
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    // Drawn in place (after a carriage return), with bytes, share and rate, then cleared.
+    assert!(text.contains(" of 10 B "), "{text:?}");
+    assert!(text.contains("B/s"), "{text:?}");
+    assert!(text.contains("\r\x1b[K"), "{text:?}");
+    assert!(text.contains("Content transfer"), "{text:?}");
 }

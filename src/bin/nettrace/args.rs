@@ -14,7 +14,8 @@ Exit codes:
   6   could not resolve the host
   7   could not connect (every attempt failed)
   23  could not write the output file
-  28  timed out (--connect-timeout or --max-time)
+  28  timed out (--connect-timeout, --max-time, or every attempt hit --attempt-timeout);
+      the waterfall still shows where the time went
   35  TLS handshake failed
   47  too many redirects";
 

@@ -169,7 +169,11 @@ impl Collector {
             headers.push(format!("Host: {authority}"));
         }
         for (name, value) in request.headers() {
-            headers.push(format!("{}: {}", name, String::from_utf8_lossy(value.as_bytes())));
+            headers.push(format!(
+                "{}: {}",
+                name,
+                String::from_utf8_lossy(value.as_bytes())
+            ));
         }
         *self.request_head.lock().unwrap_or_else(|e| e.into_inner()) = Some(RequestHead {
             method: request.method().to_string(),
@@ -213,9 +217,9 @@ impl Collector {
             Event::DnsStart(_, host) => Some(host.as_str()),
             _ => None,
         });
-        let alpn_h2 = before.iter().any(|(_, e)| {
-            matches!(e, Event::TlsDone { alpn: Some(alpn), .. } if alpn == "h2")
-        });
+        let alpn_h2 = before
+            .iter()
+            .any(|(_, e)| matches!(e, Event::TlsDone { alpn: Some(alpn), .. } if alpn == "h2"));
         match event {
             Event::GetConn | Event::Done | Event::FirstByte => Vec::new(),
             Event::DnsStart(_, host) => vec![format!("* Resolving {host}...")],
@@ -632,13 +636,19 @@ impl Hop {
         let dns = self.dns.iter().flat_map(|d| [Some(d.start), d.end]);
         let attempts = self.attempts.iter().flat_map(|a| [Some(a.start), a.end]);
         let tls = self.tls.iter().flat_map(|t| [Some(t.start), t.end]);
-        [self.start, self.got_conn, self.wrote, self.first_byte, self.done]
-            .into_iter()
-            .chain(dns)
-            .chain(attempts)
-            .chain(tls)
-            .flatten()
-            .max()
+        [
+            self.start,
+            self.got_conn,
+            self.wrote,
+            self.first_byte,
+            self.done,
+        ]
+        .into_iter()
+        .chain(dns)
+        .chain(attempts)
+        .chain(tls)
+        .flatten()
+        .max()
     }
 
     pub(crate) fn connected_at(&self) -> Option<Duration> {

@@ -156,11 +156,7 @@ pub(crate) fn chrome_trace(report: &Report) -> Value {
                 "args": args,
             }));
         };
-        let end = h
-            .done
-            .or(h.timed_out)
-            .or(h.first_byte)
-            .or(h.connected_at());
+        let end = h.done.or(h.timed_out).or(h.first_byte).or(h.connected_at());
         if let Some(start) = h.start {
             push(
                 format!("{} {}", hop_report.method, hop_report.url),
@@ -203,7 +199,10 @@ pub(crate) fn chrome_trace(report: &Report) -> Value {
                 a.end,
                 json!({ "outcome": a.outcome.as_ref().map(|o| o.name()), "error": a.outcome.as_ref().and_then(|o| o.error()) }),
             );
-            tracks.push((attempt_track(a.attempt), format!("attempt {} {}", a.attempt, a.addr)));
+            tracks.push((
+                attempt_track(a.attempt),
+                format!("attempt {} {}", a.attempt, a.addr),
+            ));
         }
         if let Some(t) = &h.tls {
             push(

@@ -144,10 +144,7 @@ mod tests {
             line(1536, None, Duration::from_secs(2)),
             "1.5 KiB  768 B/s  0:02 elapsed"
         );
-        assert_eq!(
-            line(0, None, Duration::ZERO),
-            "0 B  0 B/s  0:00 elapsed"
-        );
+        assert_eq!(line(0, None, Duration::ZERO), "0 B  0 B/s  0:00 elapsed");
         assert_eq!(
             line(0, Some(10), Duration::from_secs(3700)),
             "0 B of 10 B   0%  0 B/s  1:01:40 elapsed, --:-- left"

@@ -190,10 +190,22 @@ fn render_hop(out: &mut String, report: &HopReport, mode: &str, style: Style, sh
     };
     let columns = Columns::fit(
         style.width,
-        rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(0),
-        rows.iter().map(|r| r.detail.chars().count()).max().unwrap_or(0),
-        rows.iter().map(|r| timing(r).2.chars().count()).max().unwrap_or(0),
-        rows.iter().map(|r| ms(timing(r).1).len()).max().unwrap_or(0),
+        rows.iter()
+            .map(|r| r.label.chars().count())
+            .max()
+            .unwrap_or(0),
+        rows.iter()
+            .map(|r| r.detail.chars().count())
+            .max()
+            .unwrap_or(0),
+        rows.iter()
+            .map(|r| timing(r).2.chars().count())
+            .max()
+            .unwrap_or(0),
+        rows.iter()
+            .map(|r| ms(timing(r).1).len())
+            .max()
+            .unwrap_or(0),
     );
     let bar_width = columns.bar;
     // The header names the columns; the timeline's runs from 0 to the hop's last event.
@@ -608,7 +620,14 @@ mod tests {
             answer(Family::Ipv4, ms(2), "127.0.0.1"),
             answer(Family::Ipv6, ms(200), "::1"),
         ]);
-        let text = waterfall(&report, Style { color: false, width: 100 }, false);
+        let text = waterfall(
+            &report,
+            Style {
+                color: false,
+                width: 100,
+            },
+            false,
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[2].contains("DNS AAAA") && lines[2].contains("a.test → ::1"));
         assert!(lines[2].trim_end().ends_with("200.0 ms"), "{text}");
@@ -621,7 +640,14 @@ mod tests {
             answer(Family::Ipv4, ms(2), "127.0.0.1"),
             answer(Family::Ipv6, ms(2) + Duration::from_micros(900), "::1"),
         ]);
-        let text = waterfall(&report, Style { color: false, width: 100 }, false);
+        let text = waterfall(
+            &report,
+            Style {
+                color: false,
+                width: 100,
+            },
+            false,
+        );
         assert!(text.contains("DNS lookup"), "{text}");
         assert!(!text.contains("DNS A"), "{text}");
     }
@@ -663,7 +689,14 @@ mod tests {
             error: None,
             pending: None,
         };
-        let text = waterfall(&report, Style { color: false, width: 100 }, false);
+        let text = waterfall(
+            &report,
+            Style {
+                color: false,
+                width: 100,
+            },
+            false,
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "DIAL a.test:80");
         assert!(lines[2].contains("DNS lookup") && lines[2].contains("a.test → ::1"));
@@ -671,5 +704,95 @@ mod tests {
         assert!(lines[3].contains("TCP connect #0") && lines[3].contains("connected"));
         assert!(lines[3].trim_end().ends_with("20.0 ms"), "{text}");
         assert!(!text.contains('\x1b'), "no colour when asked");
+    }
+
+    #[test]
+    fn wrap_breaks_between_words_and_elides_what_does_not_fit() {
+        assert_eq!(wrap("a bb ccc", 4, 3), ["a bb", "ccc"]);
+        assert_eq!(
+            wrap("one two three four five", 9, 2),
+            ["one two", "three …"]
+        );
+        assert_eq!(wrap("averyveryverylongword x", 8, 3), ["averyve…", "x"]);
+        assert_eq!(wrap("", 10, 3), Vec::<String>::new());
+        for width in 2..30 {
+            for line in wrap("invalid peer certificate: UnknownIssuer (a CA)", width, 3) {
+                assert!(line.chars().count() <= width, "{width}: {line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn many_failed_attempts_are_counted_by_kind() {
+        use std::io::{Error, ErrorKind};
+        let attempts: Vec<(std::net::SocketAddr, Error)> = (1..=40)
+            .map(|i| {
+                let kind = if i == 7 {
+                    ErrorKind::TimedOut
+                } else {
+                    ErrorKind::ConnectionRefused
+                };
+                (format!("127.0.0.{i}:1").parse().unwrap(), Error::from(kind))
+            })
+            .collect();
+        assert_eq!(
+            attempts_summary(&attempts),
+            "40 attempts failed: 127.0.0.1:1, 127.0.0.2:1, …, 127.0.0.40:1 \
+             (connection refused ×39, timed out ×1)"
+        );
+        assert_eq!(
+            attempts_summary(&attempts[..2]),
+            "127.0.0.1:1 (connection refused), 127.0.0.2:1 (connection refused)"
+        );
+    }
+
+    #[test]
+    fn a_phase_cut_short_ends_at_the_limit_and_says_so() {
+        let ms = Duration::from_millis;
+        let mut hop = Hop {
+            start: Some(ms(0)),
+            attempts: vec![Attempt {
+                attempt: 0,
+                addr: "127.0.0.1:80".parse().unwrap(),
+                start: ms(1),
+                end: Some(ms(2)),
+                outcome: Some(Outcome::Connected),
+            }],
+            got_conn: Some(ms(2)),
+            ..Hop::default()
+        };
+        hop.time_out(Some(ms(100)));
+        let report = Report {
+            mode: "http",
+            hops: vec![HopReport {
+                method: "GET".into(),
+                url: "http://a.test/".into(),
+                hop,
+                ..HopReport::default()
+            }],
+            error: None,
+            pending: None,
+        };
+        let text = waterfall(
+            &report,
+            Style {
+                color: false,
+                width: 100,
+            },
+            false,
+        );
+        let waiting = text
+            .lines()
+            .find(|l| l.contains("Server processing"))
+            .unwrap();
+        assert!(
+            waiting.contains("waiting for the first byte: timed out"),
+            "{text}"
+        );
+        assert!(
+            waiting.contains(" 98.0 ms ") && waiting.ends_with("100.0 ms"),
+            "{text}"
+        );
+        assert!(text.contains("connected"), "{text}");
     }
 }

@@ -166,7 +166,13 @@ pub(crate) async fn dial(target: &str, common: &CommonArgs, origin: Instant) -> 
         mode: "dial",
         ..Report::default()
     };
-    if let Err((failure, at)) = within(common, origin, dial_hop(target, common, origin, &mut report)).await {
+    if let Err((failure, at)) = within(
+        common,
+        origin,
+        dial_hop(target, common, origin, &mut report),
+    )
+    .await
+    {
         report.end(failure, at);
     }
     report
@@ -524,7 +530,10 @@ pub(crate) fn dial_failure(err: &DialError) -> Failure {
             Failure::new(
                 if timed_out { 28 } else { 7 },
                 "connect",
-                format!("could not connect: {}", crate::render::attempts_summary(attempts)),
+                format!(
+                    "could not connect: {}",
+                    crate::render::attempts_summary(attempts)
+                ),
             )
         }
         DialError::Timeout { after, started, .. } => Failure::new(
