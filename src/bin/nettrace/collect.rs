@@ -618,7 +618,7 @@ impl Hop {
         if let Some(dns) = &mut self.dns {
             if dns.end.is_none() || dns.cancelled {
                 dns.end = Some(dns.end.unwrap_or(at).min(at).max(dns.start));
-                dns.error = Some("timed out".into());
+                dns.error = Some(format!("lookup of {:?} timed out", dns.host));
                 dns.cancelled = false;
             }
         }

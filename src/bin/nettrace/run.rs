@@ -73,8 +73,7 @@ impl Report {
 /// `--max-time`: the limit, from the run's start; 0 means none, as in curl.
 fn max_time(common: &CommonArgs) -> Result<Option<(Duration, f64)>, Failure> {
     match common.max_time {
-        None => Ok(None),
-        Some(secs) if secs == 0.0 => Ok(None),
+        None | Some(0.0) => Ok(None),
         Some(secs) => Ok(Some((seconds(secs, "--max-time")?, secs))),
     }
 }
