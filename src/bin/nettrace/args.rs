@@ -14,7 +14,8 @@ Exit codes:
   6   could not resolve the host
   7   could not connect (every attempt failed)
   23  could not write the output file
-  28  timed out (--connect-timeout or --max-time)
+  28  timed out (--connect-timeout, --max-time, or every attempt hit --attempt-timeout);
+      the waterfall still shows where the time went
   35  TLS handshake failed
   47  too many redirects";
 
@@ -143,6 +144,16 @@ pub(crate) struct CommonArgs {
     #[arg(long = "attempt-delay", value_name = "MS")]
     pub(crate) attempt_delay: Option<u64>,
 
+    /// Most time for one connection attempt, in seconds; the next starts when it ends.
+    #[arg(long = "attempt-timeout", value_name = "SECONDS")]
+    pub(crate) attempt_timeout: Option<f64>,
+
+    /// Print each event to stderr as it happens, in the manner of curl -v: "* Trying
+    /// ADDR...", "* Connected to …", "* DNS answer AAAA …", the TLS handshake, the request
+    /// ("> ") and response ("< ") headers.
+    #[arg(short = 'v', long = "verbose")]
+    pub(crate) verbose: bool,
+
     /// Print one JSON object instead of the waterfall (schema: docs/JSON.md).
     #[arg(long = "json")]
     pub(crate) json: bool,
@@ -166,6 +177,8 @@ impl CommonArgs {
         self.connect_timeout = self.connect_timeout.or(top.connect_timeout);
         self.max_time = self.max_time.or(top.max_time);
         self.attempt_delay = self.attempt_delay.or(top.attempt_delay);
+        self.attempt_timeout = self.attempt_timeout.or(top.attempt_timeout);
+        self.verbose |= top.verbose;
         self.json |= top.json;
         self.trace_out = self.trace_out.or_else(|| top.trace_out.clone());
         self.no_color |= top.no_color;

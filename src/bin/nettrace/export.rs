@@ -11,7 +11,7 @@ use crate::collect::{Answer, Hop};
 use crate::run::{HopReport, Report};
 
 /// Version of the `--json` schema; bumped when a field changes meaning or goes away.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
@@ -47,6 +47,7 @@ fn hop(report: &HopReport) -> Value {
         "remote_addr": h.remote.map(|a| a.to_string()),
         "local_addr": h.local.map(|a| a.to_string()),
         "body_bytes": report.body_bytes,
+        "timed_out_ms": rel(h.timed_out),
         "headers": report.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
         "timings_ms": match &report.timings {
             // A request: the library's curl-compatible timings.
@@ -60,15 +61,15 @@ fn hop(report: &HopReport) -> Value {
                 "starttransfer": ms_opt(t.starttransfer),
                 "total": ms_opt(t.total),
             }),
-            // A dial: lookup and connect only.
+            // A dial, or a request cut short: from the events.
             None => json!({
                 "dns_answer_ipv6": rel(answered_at(h, Family::Ipv6)),
                 "dns_answer_ipv4": rel(answered_at(h, Family::Ipv4)),
-                "namelookup": rel(h.dns.as_ref().and_then(|d| d.end)),
+                "namelookup": rel(h.dns.as_ref().filter(|d| d.error.is_none()).and_then(|d| d.end)),
                 "connect": rel(h.connected_at()),
-                "appconnect": null,
-                "pretransfer": null,
-                "starttransfer": null,
+                "appconnect": rel(h.tls.as_ref().filter(|t| t.error.is_none()).and_then(|t| t.end)),
+                "pretransfer": rel(h.got_conn),
+                "starttransfer": rel(h.first_byte),
                 "total": null,
             }),
         },
@@ -114,22 +115,36 @@ fn answered_at(h: &Hop, family: Family) -> Option<Duration> {
     h.dns.as_ref()?.answer(family).and_then(Answer::answered_at)
 }
 
-/// The timeline in the Chrome trace-event format: one complete ("X") event per phase,
-/// each connection attempt on its own track so overlapping attempts show side by side.
+/// The timeline in the Chrome trace-event format: one complete ("X") event per phase on
+/// named tracks ("dns", "attempt 0 [::1]:443", "tls", "http"; each connection attempt on
+/// its own, so overlapping attempts show side by side), times from the run's first event.
 pub(crate) fn chrome_trace(report: &Report) -> Value {
     let mut events = vec![json!({
         "name": "process_name", "ph": "M", "pid": 1, "tid": 0,
         "args": { "name": "nettrace" },
     })];
+    let zero = report
+        .hops
+        .iter()
+        .filter_map(|h| h.hop.start)
+        .min()
+        .unwrap_or_default();
+    let many = report.hops.len() > 1;
     for (i, hop_report) in report.hops.iter().enumerate() {
         let h: &Hop = &hop_report.hop;
+        // Tracks of hop i: http, dns, tls, then one per attempt.
+        let base = i * 1000 + 1;
+        let (http, dns, tls) = (base, base + 1, base + 2);
+        let attempt_track = |attempt: usize| base + 3 + attempt;
+        let mut tracks: Vec<(usize, String)> = Vec::new();
         let mut push = |name: String,
                         cat: &str,
                         tid: usize,
                         start: Duration,
                         end: Option<Duration>,
                         args: Value| {
-            let end = end.unwrap_or(start);
+            let start = start.saturating_sub(zero);
+            let end = end.map_or(start, |e| e.saturating_sub(zero));
             events.push(json!({
                 "name": name,
                 "cat": cat,
@@ -141,22 +156,23 @@ pub(crate) fn chrome_trace(report: &Report) -> Value {
                 "args": args,
             }));
         };
-        let base = i * 100;
-        if let (Some(start), end) = (h.start, h.done.or(h.first_byte).or(h.connected_at())) {
+        let end = h.done.or(h.timed_out).or(h.first_byte).or(h.connected_at());
+        if let Some(start) = h.start {
             push(
                 format!("{} {}", hop_report.method, hop_report.url),
                 "request",
-                base,
+                http,
                 start,
                 end,
-                json!({ "status": hop_report.status, "reused": h.reused }),
+                json!({ "status": hop_report.status, "reused": h.reused, "timed_out": h.timed_out.is_some() }),
             );
+            tracks.push((http, "http".into()));
         }
         if let Some(d) = &h.dns {
             push(
                 format!("DNS {}", d.host),
                 "dns",
-                base + 1,
+                dns,
                 d.start,
                 d.end,
                 json!({ "addrs": d.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(), "coalesced": d.coalesced, "error": d.error }),
@@ -166,40 +182,46 @@ pub(crate) fn chrome_trace(report: &Report) -> Value {
                 push(
                     format!("{} {}", a.record_type(), d.host),
                     "dns",
-                    base + 1,
+                    dns,
                     d.start,
                     Some(a.at),
                     json!({ "addrs": a.addrs.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(), "error": a.error, "cancelled": a.cancelled }),
                 );
             }
+            tracks.push((dns, "dns".into()));
         }
         for a in &h.attempts {
             push(
                 format!("connect #{} {}", a.attempt, a.addr),
                 "connect",
-                base + 2 + a.attempt,
+                attempt_track(a.attempt),
                 a.start,
                 a.end,
                 json!({ "outcome": a.outcome.as_ref().map(|o| o.name()), "error": a.outcome.as_ref().and_then(|o| o.error()) }),
             );
+            tracks.push((
+                attempt_track(a.attempt),
+                format!("attempt {} {}", a.attempt, a.addr),
+            ));
         }
         if let Some(t) = &h.tls {
             push(
                 "TLS handshake".into(),
                 "tls",
-                base + 1,
+                tls,
                 t.start,
                 t.end,
                 json!({ "version": t.version, "alpn": t.alpn, "cipher": t.cipher, "error": t.error }),
             );
+            tracks.push((tls, "tls".into()));
         }
         if let Some(sent) = h.got_conn {
             push(
                 "server processing".into(),
                 "http",
-                base + 1,
+                http,
                 sent,
-                h.first_byte,
+                h.first_byte.or(h.timed_out),
                 json!({}),
             );
         }
@@ -207,11 +229,27 @@ pub(crate) fn chrome_trace(report: &Report) -> Value {
             push(
                 "content transfer".into(),
                 "http",
-                base + 1,
+                http,
                 first,
-                h.done,
+                h.done.or(h.timed_out),
                 json!({ "bytes": hop_report.body_bytes }),
             );
+        }
+        // Name each track, and keep them in the order above.
+        for (tid, name) in tracks {
+            let name = if many {
+                format!("{name} (hop {})", i + 1)
+            } else {
+                name
+            };
+            events.push(json!({
+                "name": "thread_name", "ph": "M", "pid": 1, "tid": tid,
+                "args": { "name": name },
+            }));
+            events.push(json!({
+                "name": "thread_sort_index", "ph": "M", "pid": 1, "tid": tid,
+                "args": { "sort_index": tid },
+            }));
         }
     }
     json!({ "traceEvents": events, "displayTimeUnit": "ms" })

@@ -10,6 +10,7 @@ mod collect;
 mod demo;
 mod export;
 mod parse;
+mod progress;
 mod render;
 mod run;
 
@@ -20,7 +21,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::args::{Cli, Command, CommonArgs, HttpArgs};
-use crate::run::{Failure, Report};
+use crate::run::Report;
 
 /// Writes one line to stderr; a closed stderr is not worth a panic.
 macro_rules! say {
@@ -53,11 +54,13 @@ async fn run(cli: Cli) -> u8 {
     let (report, common, http_args) = match cli.command {
         Some(Command::Dial { target, common }) => {
             let common = common.merged(&cli.common);
-            let report = limited(&common, run::dial(&target, &common, origin)).await;
+            collect::set_verbose(common.verbose);
+            let report = run::dial(&target, &common, origin).await;
             (report, common, HttpArgs::default())
         }
         Some(Command::Demo { common }) => {
             let mut common = common.merged(&cli.common);
+            collect::set_verbose(common.verbose);
             let demo = match demo::start().await {
                 Ok(demo) => demo,
                 Err(err) => {
@@ -85,44 +88,17 @@ async fn run(cli: Cli) -> u8 {
                     };
                 }
             }
-            let report = limited(&common, run::http(&demo.url, &http_args, &common, origin)).await;
+            let report = run::http(&demo.url, &http_args, &common, origin).await;
             (report, common, http_args)
         }
         None => {
             let url = cli.url.unwrap_or_default();
-            let report =
-                limited(&cli.common, run::http(&url, &cli.http, &cli.common, origin)).await;
+            collect::set_verbose(cli.common.verbose);
+            let report = run::http(&url, &cli.http, &cli.common, origin).await;
             (report, cli.common, cli.http)
         }
     };
     output(&report, &common, &http_args)
-}
-
-/// Runs `work` within `--max-time`.
-async fn limited(common: &CommonArgs, work: impl std::future::Future<Output = Report>) -> Report {
-    let Some(secs) = common.max_time else {
-        return work.await;
-    };
-    let limit = match run::seconds(secs, "--max-time") {
-        Ok(limit) => limit,
-        Err(failure) => {
-            return Report {
-                error: Some(failure),
-                ..Report::default()
-            }
-        }
-    };
-    match tokio::time::timeout(limit, work).await {
-        Ok(report) => report,
-        Err(_) => Report {
-            error: Some(Failure::new(
-                28,
-                "timeout",
-                format!("operation timed out after {secs} s (--max-time)"),
-            )),
-            ..Report::default()
-        },
-    }
 }
 
 /// Prints the report and returns the exit code.
@@ -146,7 +122,8 @@ fn output(report: &Report, common: &CommonArgs, http: &HttpArgs) -> u8 {
             } else {
                 std::io::stdout().is_terminal()
             };
-        render::waterfall(report, render::Style { color }, http.head)
+        let width = render::terminal_width(if body_on_stdout { 2 } else { 1 });
+        render::waterfall(report, render::Style { color, width }, http.head)
     };
     let written = if body_on_stdout {
         std::io::stderr().write_all(text.as_bytes())

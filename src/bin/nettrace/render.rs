@@ -9,7 +9,14 @@ use nettrace::Family;
 use crate::collect::{Answer, Dns, Hop, Outcome};
 use crate::run::{HopReport, Report};
 
-const BAR: usize = 30;
+/// The widest and narrowest time bar.
+const BAR_MAX: usize = 30;
+const BAR_MIN: usize = 10;
+/// The detail column is never narrower than this; lines then exceed very narrow
+/// terminals rather than become unreadable.
+const DETAIL_MIN: usize = 16;
+/// A detail longer than this many lines is elided.
+const DETAIL_LINES: usize = 3;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tone {
@@ -27,10 +34,12 @@ struct Row {
     tone: Tone,
 }
 
-/// ANSI colours, or none.
+/// ANSI colours, or none, and the width to fit.
 #[derive(Clone, Copy)]
 pub(crate) struct Style {
     pub(crate) color: bool,
+    /// Columns of the terminal (see [`terminal_width`]).
+    pub(crate) width: usize,
 }
 
 impl Style {
@@ -54,6 +63,41 @@ impl Style {
             text.to_owned()
         }
     }
+
+    fn dim(&self, text: &str) -> String {
+        if self.color {
+            format!("\x1b[2m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// The width to draw for: `COLUMNS` when set to a number, else the width of the terminal
+/// on `fd` (1 for stdout, 2 for stderr), else 80.
+pub(crate) fn terminal_width(fd: i32) -> usize {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+    {
+        return columns;
+    }
+    tty_width(fd).unwrap_or(80)
+}
+
+#[cfg(unix)]
+fn tty_width(fd: i32) -> Option<usize> {
+    // SAFETY: TIOCGWINSZ only writes a `winsize` into the struct we pass; on a descriptor
+    // that is not a terminal it fails and leaves it alone.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn tty_width(_fd: i32) -> Option<usize> {
+    None
 }
 
 /// The whole report as text.
@@ -72,6 +116,48 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// The columns' widths for one hop's rows.
+struct Columns {
+    label: usize,
+    detail: usize,
+    took: usize,
+    bar: usize,
+    end: usize,
+}
+
+const HEAD_PHASE: &str = "phase";
+const HEAD_DETAIL: &str = "detail";
+const HEAD_TOOK: &str = "duration";
+const HEAD_END: &str = "ends at";
+
+impl Columns {
+    /// Fits the columns into `width`: the bar shrinks first, then the detail wraps.
+    fn fit(width: usize, label: usize, detail: usize, took: usize, end: usize) -> Columns {
+        let label = label.max(HEAD_PHASE.len());
+        let took = took.max(HEAD_TOOK.len());
+        let end = end.max(HEAD_END.len());
+        // "  label  detail  took  |bar|  end"
+        let fixed = 2 + label + 2 + 2 + took + 2 + 2 + 2 + end;
+        let room = width.saturating_sub(fixed);
+        let detail = detail.max(HEAD_DETAIL.len());
+        let (detail, bar) = if room >= detail + BAR_MIN {
+            (detail, (room - detail).min(BAR_MAX))
+        } else if room >= DETAIL_MIN + BAR_MIN {
+            (room - BAR_MIN, BAR_MIN)
+        } else {
+            // No room for a bar: the detail takes its place ("  |" and "|").
+            ((room + 4).max(DETAIL_MIN), 0)
+        };
+        Columns {
+            label,
+            detail,
+            took,
+            bar,
+            end,
+        }
+    }
+}
+
 fn render_hop(out: &mut String, report: &HopReport, mode: &str, style: Style, show_headers: bool) {
     let hop = &report.hop;
     let _ = writeln!(
@@ -88,45 +174,104 @@ fn render_hop(out: &mut String, report: &HopReport, mode: &str, style: Style, sh
         .iter()
         .filter_map(|r| r.end.or(Some(r.start)))
         .chain(hop.done)
+        .chain(hop.timed_out)
         .max()
         .unwrap_or(origin);
     let span = last.saturating_sub(origin).max(Duration::from_micros(1));
-    let label_width = rows.iter().map(|r| r.label.len()).max().unwrap_or(0);
-    let detail_width = rows
-        .iter()
-        .map(|r| r.detail.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(60);
-    for row in &rows {
+    let timing = |row: &Row| {
         let from = row.start.saturating_sub(origin);
         let to = row.end.unwrap_or(last).saturating_sub(origin);
-        let took = to.saturating_sub(from);
-        let a = (from.as_secs_f64() / span.as_secs_f64() * BAR as f64).floor() as usize;
-        let b = ((to.as_secs_f64() / span.as_secs_f64() * BAR as f64).ceil() as usize).max(a + 1);
-        let (a, b) = (a.min(BAR - 1), b.min(BAR));
-        let bar = format!(
-            "{}{}{}",
-            " ".repeat(a),
-            "█".repeat(b - a),
-            " ".repeat(BAR - b)
-        );
-        let detail: String = row.detail.chars().take(60).collect();
+        let took = if row.end.is_some() {
+            ms(to.saturating_sub(from))
+        } else {
+            "…".to_owned()
+        };
+        (from, to, took)
+    };
+    let columns = Columns::fit(
+        style.width,
+        rows.iter()
+            .map(|r| r.label.chars().count())
+            .max()
+            .unwrap_or(0),
+        rows.iter()
+            .map(|r| r.detail.chars().count())
+            .max()
+            .unwrap_or(0),
+        rows.iter()
+            .map(|r| timing(r).2.chars().count())
+            .max()
+            .unwrap_or(0),
+        rows.iter()
+            .map(|r| ms(timing(r).1).len())
+            .max()
+            .unwrap_or(0),
+    );
+    let bar_width = columns.bar;
+    // The header names the columns; the timeline's runs from 0 to the hop's last event.
+    let scale = ms(span);
+    let axis = if bar_width == 0 {
+        String::new()
+    } else if bar_width >= scale.len() + 2 {
+        format!("   0{:>w$} ", scale, w = bar_width - 1)
+    } else {
+        format!("   {:<bar_width$} ", "timeline")
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        style.dim(&format!(
+            "  {:<lw$}  {:<dw$}  {:>tw$}{axis}  {:>ew$}",
+            HEAD_PHASE,
+            HEAD_DETAIL,
+            HEAD_TOOK,
+            HEAD_END,
+            lw = columns.label,
+            dw = columns.detail,
+            tw = columns.took,
+            ew = columns.end,
+        ))
+    );
+    for row in &rows {
+        let (from, to, took) = timing(row);
+        let bar = if bar_width == 0 {
+            String::new()
+        } else {
+            let a = (from.as_secs_f64() / span.as_secs_f64() * bar_width as f64).floor() as usize;
+            let b = ((to.as_secs_f64() / span.as_secs_f64() * bar_width as f64).ceil() as usize)
+                .max(a + 1);
+            let (a, b) = (a.min(bar_width - 1), b.min(bar_width));
+            let bar = format!(
+                "{}{}{}",
+                " ".repeat(a),
+                "█".repeat(b - a),
+                " ".repeat(bar_width - b)
+            );
+            format!("  |{}|", style.paint(row.tone, &bar))
+        };
+        let detail = wrap(&row.detail, columns.detail, DETAIL_LINES);
+        let first = detail.first().map_or("", String::as_str);
         let _ = writeln!(
             out,
-            "  {:<lw$}  {}{}  {:>10}  |{}|  {:>10}",
+            "  {:<lw$}  {}{}  {:>tw$}{bar}  {:>ew$}",
             row.label,
-            style.paint(row.tone, &detail),
-            " ".repeat(detail_width.saturating_sub(detail.chars().count())),
-            if row.end.is_some() {
-                ms(took)
-            } else {
-                "…".to_owned()
-            },
-            style.paint(row.tone, &bar),
+            style.paint(row.tone, first),
+            " ".repeat(columns.detail.saturating_sub(first.chars().count())),
+            took,
             ms(to),
-            lw = label_width,
+            lw = columns.label,
+            tw = columns.took,
+            ew = columns.end,
         );
+        for more in detail.iter().skip(1) {
+            let _ = writeln!(
+                out,
+                "  {:lw$}  {}",
+                "",
+                style.paint(row.tone, more),
+                lw = columns.label
+            );
+        }
     }
     match mode {
         "dial" => {
@@ -165,8 +310,101 @@ fn render_hop(out: &mut String, report: &HopReport, mode: &str, style: Style, sh
     }
 }
 
+/// `text` in lines of at most `width` characters, broken between words; a word wider
+/// than a line, or text beyond `max_lines`, is elided with "…".
+fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let width = width.max(2);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut elided = false;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let word: String = if word.chars().count() > width {
+            let mut short: String = word.chars().take(width - 1).collect();
+            short.push('…');
+            short
+        } else {
+            word.to_owned()
+        };
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+            if lines.len() == max_lines {
+                elided = true;
+                break;
+            }
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !elided && !line.is_empty() {
+        lines.push(line);
+    }
+    if elided {
+        if let Some(last) = lines.last_mut() {
+            // Room for " …" at the end of the last line, cut between words.
+            while last.chars().count() + 2 > width {
+                match last.rfind(' ') {
+                    Some(i) => last.truncate(i),
+                    None => {
+                        *last = last.chars().take(width - 2).collect();
+                    }
+                }
+            }
+            last.push_str(" …");
+        }
+    }
+    lines
+}
+
+/// An OS error's message without its number ("Connection refused (os error 111)"): the
+/// number stays in the JSON.
+fn without_os_code(err: &str) -> &str {
+    match err.rfind(" (os error ") {
+        Some(i) if err.ends_with(')') => &err[..i],
+        _ => err,
+    }
+}
+
+/// The attempts of a failed dial in one short line: each address and error when there
+/// are few, else the count, the first and last address, and each kind of error counted
+/// ("40 attempts failed: 127.0.0.1:1, 127.0.0.2:1, …, 127.0.0.40:1 (connection refused ×40)").
+pub(crate) fn attempts_summary(attempts: &[(std::net::SocketAddr, std::io::Error)]) -> String {
+    let kind = |e: &std::io::Error| e.kind().to_string().to_lowercase();
+    if attempts.len() <= 3 {
+        let each: Vec<String> = attempts
+            .iter()
+            .map(|(addr, e)| format!("{addr} ({})", kind(e)))
+            .collect();
+        return each.join(", ");
+    }
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for (_, e) in attempts {
+        let k = kind(e);
+        match kinds.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((k, 1)),
+        }
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    let n = attempts.len();
+    format!(
+        "{n} attempts failed: {}, {}, …, {} ({})",
+        attempts[0].0,
+        attempts[1].0,
+        attempts[n - 1].0,
+        kinds.join(", ")
+    )
+}
+
 fn rows(hop: &Hop, report: &HopReport) -> Vec<Row> {
     let mut rows = Vec::new();
+    // A phase the run's time limit cut short: ends then, and says so.
+    let cut = |what: String| match hop.timed_out {
+        Some(at) => (format!("{what}timed out"), Some(at), Tone::Bad),
+        None => (format!("{what}in progress"), None, Tone::Muted),
+    };
     if let Some(dns) = &hop.dns {
         match per_family(dns) {
             Some(answers) => {
@@ -178,24 +416,30 @@ fn rows(hop: &Hop, report: &HopReport) -> Vec<Row> {
         }
     }
     for a in &hop.attempts {
-        let (detail, tone) = match &a.outcome {
-            Some(Outcome::Connected) => ("connected".to_owned(), Tone::Good),
-            Some(Outcome::Failed(err)) => (format!("failed: {err}"), Tone::Bad),
-            Some(Outcome::Cancelled) => ("cancelled".to_owned(), Tone::Muted),
-            None => ("in progress".to_owned(), Tone::Muted),
+        let (detail, end, tone) = match &a.outcome {
+            Some(Outcome::Connected) => ("connected".to_owned(), a.end, Tone::Good),
+            Some(Outcome::Failed(err)) => (
+                format!("failed: {}", without_os_code(err)),
+                a.end,
+                Tone::Bad,
+            ),
+            Some(Outcome::TimedOut) => ("timed out".to_owned(), a.end, Tone::Bad),
+            Some(Outcome::Cancelled) => ("cancelled".to_owned(), a.end, Tone::Muted),
+            None => cut(String::new()),
         };
         rows.push(Row {
             label: format!("TCP connect #{}", a.attempt),
             detail: format!("{}  {detail}", a.addr),
             start: a.start,
-            end: a.end,
+            end,
             tone,
         });
     }
     if let Some(tls) = &hop.tls {
-        let (detail, tone) = match &tls.error {
-            Some(err) => (format!("{}: {err}", tls.server_name), Tone::Bad),
-            None => (
+        let (detail, end, tone) = match (&tls.error, tls.end) {
+            (Some(err), _) => (format!("{}: {err}", tls.server_name), tls.end, Tone::Bad),
+            (None, None) => cut(format!("{}: ", tls.server_name)),
+            (None, Some(_)) => (
                 [
                     tls.version.as_deref(),
                     tls.alpn.as_deref(),
@@ -205,6 +449,7 @@ fn rows(hop: &Hop, report: &HopReport) -> Vec<Row> {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(", "),
+                tls.end,
                 Tone::Plain,
             ),
         };
@@ -212,7 +457,7 @@ fn rows(hop: &Hop, report: &HopReport) -> Vec<Row> {
             label: "TLS handshake".into(),
             detail,
             start: tls.start,
-            end: tls.end,
+            end,
             tone,
         });
     }
@@ -229,21 +474,30 @@ fn rows(hop: &Hop, report: &HopReport) -> Vec<Row> {
         });
     }
     if let Some(sent) = hop.got_conn {
+        let (detail, end, tone) = match hop.first_byte {
+            Some(first) => (String::new(), Some(first), Tone::Plain),
+            None => cut("waiting for the first byte: ".into()),
+        };
         rows.push(Row {
             label: "Server processing".into(),
-            detail: String::new(),
+            detail,
             start: sent,
-            end: hop.first_byte,
-            tone: Tone::Plain,
+            end,
+            tone,
         });
     }
     if let Some(first) = hop.first_byte {
+        let bytes = format!("{} bytes", report.body_bytes);
+        let (detail, end, tone) = match hop.done {
+            Some(done) => (bytes, Some(done), Tone::Plain),
+            None => cut(format!("{bytes} so far: ")),
+        };
         rows.push(Row {
             label: "Content transfer".into(),
-            detail: format!("{} bytes", report.body_bytes),
+            detail,
             start: first,
-            end: hop.done,
-            tone: Tone::Plain,
+            end,
+            tone,
         });
     }
     rows
@@ -340,6 +594,7 @@ mod tests {
                 addrs: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
                 coalesced: false,
                 error: None,
+                cancelled: false,
                 answers,
             }),
             done: Some(ms(210)),
@@ -348,12 +603,13 @@ mod tests {
         Report {
             mode: "dial",
             hops: vec![HopReport {
-                method: "CONNECT".into(),
+                method: "DIAL".into(),
                 url: "a.test:80".into(),
                 hop,
                 ..HopReport::default()
             }],
             error: None,
+            pending: None,
         }
     }
 
@@ -364,12 +620,19 @@ mod tests {
             answer(Family::Ipv4, ms(2), "127.0.0.1"),
             answer(Family::Ipv6, ms(200), "::1"),
         ]);
-        let text = waterfall(&report, Style { color: false }, false);
+        let text = waterfall(
+            &report,
+            Style {
+                color: false,
+                width: 100,
+            },
+            false,
+        );
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[1].contains("DNS AAAA") && lines[1].contains("a.test → ::1"));
-        assert!(lines[1].trim_end().ends_with("200.0 ms"), "{text}");
-        assert!(lines[2].contains("DNS A ") && lines[2].contains("a.test → 127.0.0.1"));
-        assert!(lines[2].trim_end().ends_with("2.0 ms"), "{text}");
+        assert!(lines[2].contains("DNS AAAA") && lines[2].contains("a.test → ::1"));
+        assert!(lines[2].trim_end().ends_with("200.0 ms"), "{text}");
+        assert!(lines[3].contains("DNS A ") && lines[3].contains("a.test → 127.0.0.1"));
+        assert!(lines[3].trim_end().ends_with("2.0 ms"), "{text}");
         assert!(!text.contains("DNS lookup"), "{text}");
 
         // Less than a millisecond apart: one line.
@@ -377,7 +640,14 @@ mod tests {
             answer(Family::Ipv4, ms(2), "127.0.0.1"),
             answer(Family::Ipv6, ms(2) + Duration::from_micros(900), "::1"),
         ]);
-        let text = waterfall(&report, Style { color: false }, false);
+        let text = waterfall(
+            &report,
+            Style {
+                color: false,
+                width: 100,
+            },
+            false,
+        );
         assert!(text.contains("DNS lookup"), "{text}");
         assert!(!text.contains("DNS A"), "{text}");
     }
@@ -395,6 +665,7 @@ mod tests {
                 addrs: vec!["::1".parse().unwrap()],
                 coalesced: false,
                 error: None,
+                cancelled: false,
                 answers: Vec::new(),
             }),
             attempts: vec![Attempt {
@@ -410,20 +681,118 @@ mod tests {
         let report = Report {
             mode: "dial",
             hops: vec![HopReport {
-                method: "CONNECT".into(),
+                method: "DIAL".into(),
                 url: "a.test:80".into(),
                 hop,
                 ..HopReport::default()
             }],
             error: None,
+            pending: None,
         };
-        let text = waterfall(&report, Style { color: false }, false);
+        let text = waterfall(
+            &report,
+            Style {
+                color: false,
+                width: 100,
+            },
+            false,
+        );
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "CONNECT a.test:80");
-        assert!(lines[1].contains("DNS lookup") && lines[1].contains("a.test → ::1"));
-        assert!(lines[1].contains("10.0 ms"), "{text}");
-        assert!(lines[2].contains("TCP connect #0") && lines[2].contains("connected"));
-        assert!(lines[2].trim_end().ends_with("20.0 ms"), "{text}");
+        assert_eq!(lines[0], "DIAL a.test:80");
+        assert!(lines[2].contains("DNS lookup") && lines[2].contains("a.test → ::1"));
+        assert!(lines[2].contains("10.0 ms"), "{text}");
+        assert!(lines[3].contains("TCP connect #0") && lines[3].contains("connected"));
+        assert!(lines[3].trim_end().ends_with("20.0 ms"), "{text}");
         assert!(!text.contains('\x1b'), "no colour when asked");
+    }
+
+    #[test]
+    fn wrap_breaks_between_words_and_elides_what_does_not_fit() {
+        assert_eq!(wrap("a bb ccc", 4, 3), ["a bb", "ccc"]);
+        assert_eq!(
+            wrap("one two three four five", 9, 2),
+            ["one two", "three …"]
+        );
+        assert_eq!(wrap("averyveryverylongword x", 8, 3), ["averyve…", "x"]);
+        assert_eq!(wrap("", 10, 3), Vec::<String>::new());
+        for width in 2..30 {
+            for line in wrap("invalid peer certificate: UnknownIssuer (a CA)", width, 3) {
+                assert!(line.chars().count() <= width, "{width}: {line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn many_failed_attempts_are_counted_by_kind() {
+        use std::io::{Error, ErrorKind};
+        let attempts: Vec<(std::net::SocketAddr, Error)> = (1..=40)
+            .map(|i| {
+                let kind = if i == 7 {
+                    ErrorKind::TimedOut
+                } else {
+                    ErrorKind::ConnectionRefused
+                };
+                (format!("127.0.0.{i}:1").parse().unwrap(), Error::from(kind))
+            })
+            .collect();
+        assert_eq!(
+            attempts_summary(&attempts),
+            "40 attempts failed: 127.0.0.1:1, 127.0.0.2:1, …, 127.0.0.40:1 \
+             (connection refused ×39, timed out ×1)"
+        );
+        assert_eq!(
+            attempts_summary(&attempts[..2]),
+            "127.0.0.1:1 (connection refused), 127.0.0.2:1 (connection refused)"
+        );
+    }
+
+    #[test]
+    fn a_phase_cut_short_ends_at_the_limit_and_says_so() {
+        let ms = Duration::from_millis;
+        let mut hop = Hop {
+            start: Some(ms(0)),
+            attempts: vec![Attempt {
+                attempt: 0,
+                addr: "127.0.0.1:80".parse().unwrap(),
+                start: ms(1),
+                end: Some(ms(2)),
+                outcome: Some(Outcome::Connected),
+            }],
+            got_conn: Some(ms(2)),
+            ..Hop::default()
+        };
+        hop.time_out(Some(ms(100)));
+        let report = Report {
+            mode: "http",
+            hops: vec![HopReport {
+                method: "GET".into(),
+                url: "http://a.test/".into(),
+                hop,
+                ..HopReport::default()
+            }],
+            error: None,
+            pending: None,
+        };
+        let text = waterfall(
+            &report,
+            Style {
+                color: false,
+                width: 100,
+            },
+            false,
+        );
+        let waiting = text
+            .lines()
+            .find(|l| l.contains("Server processing"))
+            .unwrap();
+        assert!(
+            waiting.contains("waiting for the first byte: timed out"),
+            "{text}"
+        );
+        assert!(
+            waiting.contains(" 98.0 ms ") && waiting.ends_with("100.0 ms"),
+            "{text}"
+        );
+        assert!(text.contains("connected"), "{text}");
     }
 }

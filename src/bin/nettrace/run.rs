@@ -47,6 +47,59 @@ pub(crate) struct Report {
     pub(crate) mode: &'static str,
     pub(crate) hops: Vec<HopReport>,
     pub(crate) error: Option<Failure>,
+    /// The collector of the last hop while it is under way, so that a run cut short by
+    /// `--max-time` still shows what that hop did.
+    pub(crate) pending: Option<Collector>,
+}
+
+impl Report {
+    /// Records how the run ended; a timeout marks the phase it cut short (at `at`, from
+    /// the run's start, or at the last event when `None`).
+    fn end(&mut self, failure: Failure, at: Option<Duration>) {
+        if let Some(collector) = self.pending.take() {
+            if let Some(last) = self.hops.last_mut() {
+                last.hop = collector.hop();
+            }
+        }
+        if failure.code == 28 {
+            if let Some(last) = self.hops.last_mut() {
+                last.hop.time_out(at);
+            }
+        }
+        self.error = Some(failure);
+    }
+}
+
+/// `--max-time`: the limit, from the run's start; 0 means none, as in curl.
+fn max_time(common: &CommonArgs) -> Result<Option<(Duration, f64)>, Failure> {
+    match common.max_time {
+        None | Some(0.0) => Ok(None),
+        Some(secs) => Ok(Some((seconds(secs, "--max-time")?, secs))),
+    }
+}
+
+/// Runs `work` within `--max-time`, counted from `origin`. When time runs out, `work` is
+/// dropped, and what it wrote into the report so far stays.
+async fn within(
+    common: &CommonArgs,
+    origin: Instant,
+    work: impl std::future::Future<Output = Result<(), Failure>>,
+) -> Result<(), (Failure, Option<Duration>)> {
+    let limit = max_time(common).map_err(|f| (f, None))?;
+    let Some((limit, secs)) = limit else {
+        return work.await.map_err(|f| (f, None));
+    };
+    match tokio::time::timeout_at((origin + limit).into(), work).await {
+        Ok(result) => result.map_err(|f| (f, None)),
+        Err(_) => Err((
+            Failure::new(
+                28,
+                "timeout",
+                format!("operation timed out after {secs} s (--max-time)"),
+            ),
+            Some(limit),
+        )),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +148,9 @@ pub(crate) fn dialer(common: &CommonArgs) -> Result<Dialer, Failure> {
     if let Some(ms) = common.attempt_delay {
         builder = builder.attempt_delay(Duration::from_millis(ms));
     }
+    if let Some(secs) = common.attempt_timeout {
+        builder = builder.attempt_timeout(seconds(secs, "--attempt-timeout")?);
+    }
     Ok(builder.build())
 }
 
@@ -109,32 +165,42 @@ pub(crate) async fn dial(target: &str, common: &CommonArgs, origin: Instant) -> 
         mode: "dial",
         ..Report::default()
     };
-    let dialer = match dialer(common) {
-        Ok(dialer) => dialer,
-        Err(failure) => {
-            report.error = Some(failure);
-            return report;
-        }
-    };
+    if let Err((failure, at)) = within(
+        common,
+        origin,
+        dial_hop(target, common, origin, &mut report),
+    )
+    .await
+    {
+        report.end(failure, at);
+    }
+    report
+}
+
+async fn dial_hop(
+    target: &str,
+    common: &CommonArgs,
+    origin: Instant,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let dialer = dialer(common)?;
     let collector = Collector::new(origin);
     collector.start();
+    report.hops.push(HopReport {
+        method: "DIAL".into(),
+        url: target.to_owned(),
+        ..HopReport::default()
+    });
+    report.pending = Some(collector.clone());
     let result = nettrace::with_trace(collector.net_trace(), dialer.dial(target)).await;
     collector.done();
-    let mut hop = HopReport {
-        method: "CONNECT".into(),
-        url: target.to_owned(),
-        hop: collector.hop(),
-        ..HopReport::default()
-    };
-    match result {
-        Ok(stream) => {
-            hop.hop.remote = stream.peer_addr().ok();
-            hop.hop.local = stream.local_addr().ok();
-        }
-        Err(err) => report.error = Some(dial_failure(&err)),
-    }
-    report.hops.push(hop);
-    report
+    report.pending = None;
+    let hop = report.hops.last_mut().expect("pushed above");
+    hop.hop = collector.hop();
+    let stream = result.map_err(|err| dial_failure(&err))?;
+    hop.hop.remote = stream.peer_addr().ok();
+    hop.hop.local = stream.local_addr().ok();
+    Ok(())
 }
 
 /// Sends the request (following redirects with -L), each hop traced.
@@ -148,8 +214,9 @@ pub(crate) async fn http(
         mode: "http",
         ..Report::default()
     };
-    if let Err(failure) = http_hops(url, args, common, origin, &mut report).await {
-        report.error = Some(failure);
+    let work = http_hops(url, args, common, origin, &mut report);
+    if let Err((failure, at)) = within(common, origin, work).await {
+        report.end(failure, at);
     }
     report
 }
@@ -185,22 +252,25 @@ async fn http_hops(
     loop {
         let request = build_request(&method, &uri, &args.headers, body.clone())?;
         let collector = Collector::new(origin);
+        collector.request_head(&request);
         let recorder = TimingsRecorder::new();
         let trace = recorder.trace().and(collector.http_trace());
-        let mut hop = HopReport {
+        report.hops.push(HopReport {
             method: method.to_string(),
             url: uri.to_string(),
             ..HopReport::default()
-        };
+        });
+        report.pending = Some(collector.clone());
         let response = client.send(request, trace).await;
         let response = match response {
             Ok(response) => response,
             Err(err) => {
-                hop.hop = collector.hop();
-                report.hops.push(hop);
+                // `end` takes the hop's events from `pending`.
                 return Err(request_failure(&err));
             }
         };
+        collector.response_head(&response);
+        let hop = report.hops.last_mut().expect("pushed above");
         hop.status = Some(response.status().as_u16());
         hop.reason = response.status().canonical_reason().map(str::to_owned);
         hop.version = Some(format!("{:?}", response.version()));
@@ -220,6 +290,7 @@ async fn http_hops(
             .and_then(|l| l.to_str().ok())
             .map(str::to_owned);
         let status = response.status();
+        let mut progress = crate::progress::Progress::new(response.headers());
         let mut body_stream = response.into_body();
         let follow = args.follow && status.is_redirection() && location.is_some();
         while let Some(frame) = body_stream.frame().await {
@@ -228,15 +299,17 @@ async fn http_hops(
             })?;
             if let Ok(data) = frame.into_data() {
                 hop.body_bytes += data.len() as u64;
+                progress.update(hop.body_bytes);
                 if !follow {
                     output.write(&data)?;
                 }
             }
         }
+        progress.finish();
         collector.done();
+        report.pending = None;
         hop.hop = collector.hop();
         hop.timings = Some(recorder.timings());
-        report.hops.push(hop);
         if !follow {
             return Ok(());
         }
@@ -450,14 +523,16 @@ pub(crate) fn dial_failure(err: &DialError) -> Failure {
         }
         DialError::NoAddresses { .. } => Failure::new(6, "resolve", err.to_string()),
         DialError::AllAttemptsFailed { attempts, .. } => {
-            let each: Vec<String> = attempts
+            let timed_out = attempts
                 .iter()
-                .map(|(addr, e)| format!("{addr} ({})", e.kind().to_string().to_lowercase()))
-                .collect();
+                .all(|(_, e)| e.kind() == std::io::ErrorKind::TimedOut);
             Failure::new(
-                7,
+                if timed_out { 28 } else { 7 },
                 "connect",
-                format!("could not connect: {}", each.join(", ")),
+                format!(
+                    "could not connect: {}",
+                    crate::render::attempts_summary(attempts)
+                ),
             )
         }
         DialError::Timeout { after, started, .. } => Failure::new(
