@@ -561,9 +561,10 @@ async fn an_attempt_timeout_moves_on_from_a_black_hole_in_both_modes() {
             .happy_eyeballs(happy_eyeballs)
             .build();
         let rec = Recorder::new();
-        let stream = nettrace::with_trace(rec.trace(), dialer.dial_host("slow.test", live.addr.port()))
-            .await
-            .unwrap();
+        let stream =
+            nettrace::with_trace(rec.trace(), dialer.dial_host("slow.test", live.addr.port()))
+                .await
+                .unwrap();
         assert_eq!(stream.peer_addr().unwrap(), live.addr);
         assert_eq!(
             rec.events()[2..],
@@ -585,7 +586,8 @@ async fn an_attempt_timeout_moves_on_from_a_black_hole_in_both_modes() {
         let next = at(&rec, |e| matches!(e, Event::ConnectStart(_, 1)));
         let connected = at(&rec, |e| matches!(e, Event::ConnectDone(_, 1, _)));
         assert!(
-            next - timed_out < Duration::from_millis(300) && connected - next < Duration::from_millis(500),
+            next - timed_out < Duration::from_millis(300)
+                && connected - next < Duration::from_millis(500),
             "happy_eyeballs({happy_eyeballs}): next at {next:?}, connected at {connected:?}"
         );
     }
@@ -627,7 +629,9 @@ fn assert_share(
     high: Duration,
 ) {
     let events = rec.events();
-    let connected = result.as_ref().unwrap_or_else(|err| panic!("{case}: {err:?}"));
+    let connected = result
+        .as_ref()
+        .unwrap_or_else(|err| panic!("{case}: {err:?}"));
     assert_eq!(
         events[2..],
         [
@@ -644,7 +648,10 @@ fn assert_share(
         "{case}: the black hole timed out at {timed_out:?}"
     );
     let done = at(rec, |e| matches!(e, Event::ConnectDone(_, 1, _)));
-    assert!(done - timed_out < Duration::from_millis(500), "{case}: connected at {done:?}");
+    assert!(
+        done - timed_out < Duration::from_millis(500),
+        "{case}: connected at {done:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

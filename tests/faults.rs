@@ -387,7 +387,8 @@ async fn the_panic_reaches_the_caller_and_the_dialer_stays_usable() {
                 false => (panicking(hook, "on purpose"), rec.trace()),
                 true => (rec.trace(), panicking(hook, "on purpose")),
             };
-            let dial = nettrace::with_trace(outer, nettrace::with_trace(inner, dialer.dial(&target)));
+            let dial =
+                nettrace::with_trace(outer, nettrace::with_trace(inner, dialer.dial(&target)));
             let caught = AssertUnwindSafe(dial).catch_unwind().await;
             let payload = caught.expect_err("the panic reaches the caller");
             assert_eq!(message(payload.as_ref()), "on purpose");
@@ -405,7 +406,10 @@ async fn the_panic_reaches_the_caller_and_the_dialer_stays_usable() {
             let stream = dialer.dial(&target).await.unwrap();
             assert_eq!(stream.peer_addr().unwrap(), live.addr);
         }
-        assert_eq!(seen[0], seen[1], "{hook}: the same events whichever scope panics");
+        assert_eq!(
+            seen[0], seen[1],
+            "{hook}: the same events whichever scope panics"
+        );
     }
 }
 
@@ -480,7 +484,8 @@ async fn a_panicking_connect_done_hook_leaves_no_attempt_without_its_done() {
     let hole_a = BlackHole::on("127.0.0.20").await;
     let hole_b = BlackHole::on_port("127.0.0.21", hole_a.addr.port()).await;
     let port = hole_a.addr.port();
-    let resolver = || StaticResolver::new().insert("holes.test", [hole_a.addr.ip(), hole_b.addr.ip()]);
+    let resolver =
+        || StaticResolver::new().insert("holes.test", [hole_a.addr.ip(), hole_b.addr.ip()]);
     let want = [
         Event::ConnectStart(hole_a.addr, 0),
         Event::ConnectStart(hole_b.addr, 1),

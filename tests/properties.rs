@@ -630,7 +630,9 @@ fn check(s: &Scenario, o: &Observed) -> Result<(), TestCaseError> {
         match outcome {
             Outcome::Failed(io::ErrorKind::TimedOut) => {
                 let Some(limit) = s.attempt_timeout else {
-                    return Err(TestCaseError::fail(format!("no attempt timeout: {events:?}")));
+                    return Err(TestCaseError::fail(format!(
+                        "no attempt timeout: {events:?}"
+                    )));
                 };
                 prop_assert!(
                     kind_of(*addr).is_some_and(|k| !k.connects()),
@@ -688,8 +690,9 @@ fn check(s: &Scenario, o: &Observed) -> Result<(), TestCaseError> {
                 }
                 DialError::AllAttemptsFailed { attempts, .. } => {
                     prop_assert_eq!(starts.len(), order.len());
-                    let can_fail =
-                        |k: Kind| k == Kind::Refused || s.attempt_timeout.is_some() && !k.connects();
+                    let can_fail = |k: Kind| {
+                        k == Kind::Refused || s.attempt_timeout.is_some() && !k.connects()
+                    };
                     prop_assert!(order.iter().all(|(_, k)| can_fail(*k)));
                     let addrs: Vec<SocketAddr> = attempts.iter().map(|(a, _)| *a).collect();
                     prop_assert_eq!(addrs, failed);
@@ -809,15 +812,20 @@ fn panicking() -> impl Strategy<Value = Panicking> {
         Just(Hook::ConnectStart),
         Just(Hook::ConnectDone),
     ];
-    (hook, 1usize..=3, 1usize..=4, any::<prop::sample::Index>(), any::<bool>()).prop_map(
-        |(hook, call, depth, scope, before)| Panicking {
+    (
+        hook,
+        1usize..=3,
+        1usize..=4,
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+    )
+        .prop_map(|(hook, call, depth, scope, before)| Panicking {
             hook,
             call,
             depth,
             scope: scope.index(depth),
             before,
-        },
-    )
+        })
 }
 
 /// The payload the hook panics with: unique to its dial.
@@ -906,7 +914,11 @@ async fn dial_panicking(grid: &Grid, s: &Scenario, p: &Panicking) -> Caught {
     let started = Instant::now();
     let caught = AssertUnwindSafe(run).catch_unwind().await;
     let elapsed = started.elapsed();
-    let count = || recs.iter().map(|r| r.all_events().len()).collect::<Vec<_>>();
+    let count = || {
+        recs.iter()
+            .map(|r| r.all_events().len())
+            .collect::<Vec<_>>()
+    };
     let over = count();
     tokio::time::sleep(Duration::from_millis(30)).await;
     let later = count();

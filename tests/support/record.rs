@@ -236,7 +236,9 @@ pub fn check_pairs(
                 return fail(&format!("attempt {attempt}: exactly one ConnectDone"));
             }
             if ends[0].0 < *at_start || ends[0].1 != *addr {
-                return fail(&format!("attempt {attempt}: its done after its start, same address"));
+                return fail(&format!(
+                    "attempt {attempt}: its done after its start, same address"
+                ));
             }
         }
         let connected = dones.iter().filter(|d| d.3 == Outcome::Connected).count();
