@@ -489,6 +489,9 @@ async fn twenty_concurrent_dials_through_one_trace_pair_up_by_dial_id() {
     let live = Live::on_port("127.0.0.7", dead.port()).await;
     let dialer = Dialer::builder()
         .resolver(resolving("pairs.test", &[dead, live.addr]))
+        // Long, so that attempt 1 starts because attempt 0 failed, however loaded the
+        // machine: the events of every dial are known exactly.
+        .attempt_delay(Duration::from_secs(2))
         .build();
     let rec = Recorder::new();
     let trace = rec.trace();

@@ -363,8 +363,9 @@ async fn a_panicking_hook_reaches_only_its_own_dial() {
 
 /// Awaited directly, the panic reaches the caller, which can catch it; the dial's
 /// sockets are closed and the same dialer connects again at once. The panicking trace is
-/// in the outer scope or in the inner one: the recording trace in the other sees the same
-/// events either way.
+/// in the outer scope or in the inner one: the recording trace in the other sees events
+/// that pair up either way. (Which events depends on which family's answer comes first,
+/// so the two runs are not compared.)
 #[tokio::test]
 async fn the_panic_reaches_the_caller_and_the_dialer_stays_usable() {
     let server = DnsServer::start().await;
@@ -380,7 +381,6 @@ async fn the_panic_reaches_the_caller_and_the_dialer_stays_usable() {
         "connect_done",
     ];
     for hook in hooks {
-        let mut seen = Vec::new();
         for panicking_inside in [false, true] {
             let rec = Recorder::new();
             let (outer, inner) = match panicking_inside {
@@ -401,15 +401,10 @@ async fn the_panic_reaches_the_caller_and_the_dialer_stays_usable() {
             let dones = rec.count(|e| matches!(e, Event::ConnectDone(..)));
             assert_eq!(starts, dones, "{hook}: {events:?}");
             check_pairs(&rec.with_ids(), true).unwrap_or_else(|err| panic!("{hook}: {err}"));
-            seen.push(rec.all_events());
 
             let stream = dialer.dial(&target).await.unwrap();
             assert_eq!(stream.peer_addr().unwrap(), live.addr);
         }
-        assert_eq!(
-            seen[0], seen[1],
-            "{hook}: the same events whichever scope panics"
-        );
     }
 }
 
