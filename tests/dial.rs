@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use futures_util::FutureExt;
-use nettrace::{DialError, Dialer, Family, StaticResolver};
+use nettrace::{Dial, DialError, DialId, Dialer, Family, StaticResolver};
 
 use crate::support::dns::{DnsServer, Entry};
 use crate::support::net::{fallback_pair, refused, BlackHole, Live};
-use crate::support::record::{Event, Outcome, Recorder};
+use crate::support::record::{check_pairs, Event, Outcome, Recorder};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -476,4 +476,217 @@ async fn dial_host_errors_show_ipv6_hosts_in_brackets() {
             "{err}"
         );
     }
+}
+
+/// Twenty dials of one name at the same time, through one shared trace, on a runtime with
+/// two workers: the events pair up exactly by dial id. Each dial looks the name up once
+/// (one `DnsStart`, an answer per family, one `DnsDone`), makes attempt 0 to the refused
+/// address and attempt 1 to the live one, each with one start and one done, and connects
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_dials_through_one_trace_pair_up_by_dial_id() {
+    let dead = refused("127.0.0.6");
+    let live = Live::on_port("127.0.0.7", dead.port()).await;
+    let dialer = Dialer::builder()
+        .resolver(resolving("pairs.test", &[dead, live.addr]))
+        // Long, so that attempt 1 starts because attempt 0 failed, however loaded the
+        // machine: the events of every dial are known exactly.
+        .attempt_delay(Duration::from_secs(2))
+        .build();
+    let rec = Recorder::new();
+    let trace = rec.trace();
+
+    let dials: Vec<Dial> = (0..20)
+        .map(|_| dialer.dial_host("pairs.test", dead.port()))
+        .collect();
+    let ids: Vec<DialId> = dials.iter().map(Dial::id).collect();
+    let tasks = dials
+        .into_iter()
+        .map(|dial| tokio::spawn(nettrace::with_trace(trace.clone(), dial)));
+    for result in join_all(tasks).await {
+        let stream = result.unwrap().unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), live.addr);
+    }
+
+    let events = rec.with_ids();
+    let dials = check_pairs(&events, true).unwrap_or_else(|err| panic!("{err}"));
+    let mut seen: Vec<DialId> = dials.iter().map(|(id, _)| *id).collect();
+    seen.sort();
+    let mut want = ids.clone();
+    want.sort();
+    want.dedup();
+    assert_eq!(want.len(), 20, "twenty distinct ids");
+    assert_eq!(seen, want, "every event carries one of the twenty ids");
+    for id in ids {
+        let mine: Vec<&Event> = events
+            .iter()
+            .filter(|(d, _)| *d == id)
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(mine.len(), 8, "{id}: {mine:?}");
+        assert!(
+            matches!(
+                mine[..],
+                [
+                    Event::DnsStart(_),
+                    Event::DnsAnswer { .. },
+                    Event::DnsAnswer { .. },
+                    Event::DnsDone { error: None, .. },
+                    Event::ConnectStart(a, 0),
+                    Event::ConnectDone(b, 0, Outcome::Failed(std::io::ErrorKind::ConnectionRefused)),
+                    Event::ConnectStart(c, 1),
+                    Event::ConnectDone(d, 1, Outcome::Connected),
+                ] if *a == dead && *b == dead && *c == live.addr && *d == live.addr
+            ),
+            "{id}: {mine:?}"
+        );
+    }
+}
+
+/// The time from the recorder's creation to the first event matching `pred`.
+fn at(rec: &Recorder, pred: impl Fn(&Event) -> bool) -> Duration {
+    rec.time_of(pred).expect("the event fired")
+}
+
+/// `attempt_timeout` fails a black-holed attempt with `TimedOut` once its time is up, in
+/// both modes, and the next attempt starts at once: with Happy Eyeballs the attempt delay
+/// (2 s) is far longer, so the timeout, not the delay, moves the race on.
+#[tokio::test]
+async fn an_attempt_timeout_moves_on_from_a_black_hole_in_both_modes() {
+    let hole = BlackHole::on("127.0.0.8").await;
+    let live = Live::on_port("127.0.0.9", hole.addr.port()).await;
+    let limit = Duration::from_millis(200);
+    for happy_eyeballs in [true, false] {
+        let dialer = Dialer::builder()
+            .resolver(resolving("slow.test", &[hole.addr, live.addr]))
+            .attempt_delay(Duration::from_secs(2))
+            .attempt_timeout(limit)
+            .happy_eyeballs(happy_eyeballs)
+            .build();
+        let rec = Recorder::new();
+        let stream =
+            nettrace::with_trace(rec.trace(), dialer.dial_host("slow.test", live.addr.port()))
+                .await
+                .unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), live.addr);
+        assert_eq!(
+            rec.events()[2..],
+            [
+                Event::ConnectStart(hole.addr, 0),
+                Event::ConnectDone(hole.addr, 0, Outcome::Failed(std::io::ErrorKind::TimedOut)),
+                Event::ConnectStart(live.addr, 1),
+                Event::ConnectDone(live.addr, 1, Outcome::Connected),
+            ],
+            "happy_eyeballs({happy_eyeballs})"
+        );
+        // The attempt started after the recorder was made, so its limit is reached no
+        // sooner than `limit` after that.
+        let timed_out = at(&rec, |e| matches!(e, Event::ConnectDone(_, 0, _)));
+        assert!(
+            timed_out >= limit && timed_out < Duration::from_millis(1500),
+            "happy_eyeballs({happy_eyeballs}): timed out at {timed_out:?}"
+        );
+        let next = at(&rec, |e| matches!(e, Event::ConnectStart(_, 1)));
+        let connected = at(&rec, |e| matches!(e, Event::ConnectDone(_, 1, _)));
+        assert!(
+            next - timed_out < Duration::from_millis(300)
+                && connected - next < Duration::from_millis(500),
+            "happy_eyeballs({happy_eyeballs}): next at {next:?}, connected at {connected:?}"
+        );
+    }
+}
+
+/// Serial mode with a dial timeout gives each attempt its share of the time left, as Go's
+/// `partialDeadline`: the time left divided by the addresses left, but not less than 2 s
+/// unless less than that is left. Each case: a black hole first, then live addresses on
+/// other loopback hosts; returns the dial's result and its events.
+async fn serial_share(
+    hole_ip: &str,
+    live_ips: &[&str],
+    timeout: Duration,
+) -> (Result<SocketAddr, DialError>, Recorder, SocketAddr) {
+    let hole = BlackHole::on(hole_ip).await;
+    let port = hole.addr.port();
+    let mut lives = Vec::new();
+    for ip in live_ips {
+        lives.push(Live::on_port(ip, port).await);
+    }
+    let mut addrs = vec![hole.addr];
+    addrs.extend(lives.iter().map(|l| l.addr));
+    let dialer = Dialer::builder()
+        .resolver(resolving("share.test", &addrs))
+        .happy_eyeballs(false)
+        .timeout(timeout)
+        .build();
+    let rec = Recorder::new();
+    let result = nettrace::with_trace(rec.trace(), dialer.dial_host("share.test", port)).await;
+    (result.map(|s| s.peer_addr().unwrap()), rec, hole.addr)
+}
+
+/// The black hole's attempt ends as `TimedOut` within `[low, high)` of the dial's start,
+/// and the next address connects right after.
+fn assert_share(
+    case: &str,
+    (result, rec, hole): &(Result<SocketAddr, DialError>, Recorder, SocketAddr),
+    low: Duration,
+    high: Duration,
+) {
+    let events = rec.events();
+    let connected = result
+        .as_ref()
+        .unwrap_or_else(|err| panic!("{case}: {err:?}"));
+    assert_eq!(
+        events[2..],
+        [
+            Event::ConnectStart(*hole, 0),
+            Event::ConnectDone(*hole, 0, Outcome::Failed(std::io::ErrorKind::TimedOut)),
+            Event::ConnectStart(*connected, 1),
+            Event::ConnectDone(*connected, 1, Outcome::Connected),
+        ],
+        "{case}"
+    );
+    let timed_out = at(rec, |e| matches!(e, Event::ConnectDone(_, 0, _)));
+    assert!(
+        timed_out >= low && timed_out < high,
+        "{case}: the black hole timed out at {timed_out:?}"
+    );
+    let done = at(rec, |e| matches!(e, Event::ConnectDone(_, 1, _)));
+    assert!(
+        done - timed_out < Duration::from_millis(500),
+        "{case}: connected at {done:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_mode_gives_each_attempt_its_share_of_the_timeout() {
+    let secs = Duration::from_secs;
+    let ms = Duration::from_millis;
+    let (three, two_of_three, half, whole) = tokio::join!(
+        // 6 s over 3 addresses: 2 s each.
+        serial_share("127.0.0.10", &["127.0.0.11", "127.0.0.12"], secs(6)),
+        // 3 s over 2 addresses is 1.5 s each, below the 2 s minimum: the first gets
+        // 2 s, the second the 1 s left.
+        serial_share("127.0.0.13", &["127.0.0.14"], secs(3)),
+        // 5 s over 2 addresses: 2.5 s each (above the minimum, so really divided).
+        serial_share("127.0.0.15", &["127.0.0.16"], secs(5)),
+        // 2 s over 2 addresses: the minimum is the whole budget, so the black hole gets
+        // all of it and the dial times out, as in Go.
+        serial_share("127.0.0.17", &["127.0.0.18"], secs(2)),
+    );
+    assert_share("6 s / 3", &three, ms(1900), secs(3));
+    assert_share("3 s / 2", &two_of_three, ms(1900), secs(3));
+    assert_share("5 s / 2", &half, ms(2400), ms(3400));
+    let (result, rec, hole) = whole;
+    assert!(
+        matches!(&result, Err(DialError::Timeout { started, failed, .. })
+            if started == &[hole] && failed.is_empty()),
+        "2 s / 2: {result:?}"
+    );
+    assert_eq!(
+        rec.events()[2..],
+        [
+            Event::ConnectStart(hole, 0),
+            Event::ConnectDone(hole, 0, Outcome::Cancelled),
+        ]
+    );
 }

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use futures_util::FutureExt;
 use nettrace::{
-    CoalescingResolver, DialError, Dialer, HickoryResolver, NetTrace, ResolveError,
-    ResolveErrorKind,
+    CoalescingResolver, DialError, Dialer, Family, HickoryResolver, NetTrace, ResolveError,
+    ResolveErrorKind, StaticResolver,
 };
 
 use crate::support::dns::{DnsServer, Entry, Reply};
-use crate::support::net::Live;
-use crate::support::record::{Event, Outcome, Recorder};
+use crate::support::net::{BlackHole, Live};
+use crate::support::record::{check_pairs, Event, Outcome, Recorder};
 
 /// The per-query timeout for faults that end in silence.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(300);
@@ -232,12 +232,12 @@ async fn a_dialer_reports_dns_faults_as_resolve_errors() {
     assert_eq!(dialer.resolver().in_flight(), 0);
 }
 
-/// A trace whose `hook` panics with `message`. Scoped outside a recording trace, it
-/// runs after the recorder has seen the event.
+/// A trace whose `hook` panics with `message`, on every call.
 fn panicking(hook: &str, message: &'static str) -> NetTrace {
     let boom = move || -> ! { std::panic::panic_any(message) };
     match hook {
         "dns_start" => NetTrace::new().on_dns_start(move |_| boom()),
+        "dns_answer" => NetTrace::new().on_dns_answer(move |_| boom()),
         "dns_done" => NetTrace::new().on_dns_done(move |_| boom()),
         "connect_start" => NetTrace::new().on_connect_start(move |_| boom()),
         "connect_done" => NetTrace::new().on_connect_done(move |_| boom()),
@@ -362,7 +362,10 @@ async fn a_panicking_hook_reaches_only_its_own_dial() {
 }
 
 /// Awaited directly, the panic reaches the caller, which can catch it; the dial's
-/// sockets are closed and the same dialer connects again at once.
+/// sockets are closed and the same dialer connects again at once. The panicking trace is
+/// in the outer scope or in the inner one: the recording trace in the other sees events
+/// that pair up either way. (Which events depends on which family's answer comes first,
+/// so the two runs are not compared.)
 #[tokio::test]
 async fn the_panic_reaches_the_caller_and_the_dialer_stays_usable() {
     let server = DnsServer::start().await;
@@ -370,25 +373,157 @@ async fn the_panic_reaches_the_caller_and_the_dialer_stays_usable() {
     let live = Live::on("127.0.0.1").await;
     let dialer = Dialer::builder().resolver(hickory(&server)).build();
     let target = format!("panic.test:{}", live.addr.port());
-    for hook in ["dns_start", "dns_done", "connect_start", "connect_done"] {
-        let rec = Recorder::new();
-        let dial = nettrace::with_trace(
-            panicking(hook, "on purpose"),
-            nettrace::with_trace(rec.trace(), dialer.dial(&target)),
-        );
-        let caught = AssertUnwindSafe(dial).catch_unwind().await;
-        let payload = caught.expect_err("the panic reaches the caller");
-        assert_eq!(message(payload.as_ref()), "on purpose");
-        let events = rec.events();
-        let dns_starts = rec.count(|e| matches!(e, Event::DnsStart(..)));
-        let dns_dones = rec.count(|e| matches!(e, Event::DnsDone { .. }));
-        assert_eq!(dns_starts, dns_dones, "{hook}: {events:?}");
-        let starts = rec.count(|e| matches!(e, Event::ConnectStart(..)));
-        let dones = rec.count(|e| matches!(e, Event::ConnectDone(..)));
-        assert_eq!(starts, dones, "{hook}: {events:?}");
+    let hooks = [
+        "dns_start",
+        "dns_answer",
+        "dns_done",
+        "connect_start",
+        "connect_done",
+    ];
+    for hook in hooks {
+        for panicking_inside in [false, true] {
+            let rec = Recorder::new();
+            let (outer, inner) = match panicking_inside {
+                false => (panicking(hook, "on purpose"), rec.trace()),
+                true => (rec.trace(), panicking(hook, "on purpose")),
+            };
+            let dial =
+                nettrace::with_trace(outer, nettrace::with_trace(inner, dialer.dial(&target)));
+            let caught = AssertUnwindSafe(dial).catch_unwind().await;
+            let payload = caught.expect_err("the panic reaches the caller");
+            assert_eq!(message(payload.as_ref()), "on purpose");
+            let events = rec.events();
+            let dns_starts = rec.count(|e| matches!(e, Event::DnsStart(..)));
+            let dns_dones = rec.count(|e| matches!(e, Event::DnsDone { .. }));
+            assert_eq!(dns_starts, 1, "{hook}: {events:?}");
+            assert_eq!(dns_dones, 1, "{hook}: {events:?}");
+            let starts = rec.count(|e| matches!(e, Event::ConnectStart(..)));
+            let dones = rec.count(|e| matches!(e, Event::ConnectDone(..)));
+            assert_eq!(starts, dones, "{hook}: {events:?}");
+            check_pairs(&rec.with_ids(), true).unwrap_or_else(|err| panic!("{hook}: {err}"));
 
-        let stream = dialer.dial(&target).await.unwrap();
-        assert_eq!(stream.peer_addr().unwrap(), live.addr);
+            let stream = dialer.dial(&target).await.unwrap();
+            assert_eq!(stream.peer_addr().unwrap(), live.addr);
+        }
+    }
+}
+
+/// Dials `target` with a trace whose `hook` panics between two recording scopes; returns
+/// the panic's message and what the outer and the inner recorder saw.
+async fn dial_between(dialer: &Dialer, target: &str, hook: &str) -> (String, Recorder, Recorder) {
+    let (outer, inner) = (Recorder::new(), Recorder::new());
+    let dial = nettrace::with_trace(
+        outer.trace(),
+        nettrace::with_trace(
+            panicking(hook, "inner"),
+            nettrace::with_trace(inner.trace(), dialer.dial(target)),
+        ),
+    );
+    let payload = AssertUnwindSafe(dial)
+        .catch_unwind()
+        .await
+        .expect_err("the panic reaches the caller");
+    (message(payload.as_ref()).to_owned(), outer, inner)
+}
+
+/// A hook that panics in an inner scope costs the outer trace none of its events: it sees
+/// the `ConnectStart` whose hook panicked and that attempt's `ConnectDone`, the `DnsStart`
+/// whose hook panicked and the lookup's answers and `DnsDone`.
+#[tokio::test]
+async fn a_panicking_inner_hook_costs_the_outer_trace_no_event() {
+    let live = Live::on("127.0.0.1").await;
+    let (message, outer, inner) =
+        dial_between(&Dialer::new(), &live.addr.to_string(), "connect_start").await;
+    assert_eq!(message, "inner");
+    let want = [
+        Event::ConnectStart(live.addr, 0),
+        Event::ConnectDone(live.addr, 0, Outcome::Cancelled),
+    ];
+    assert_eq!(outer.all_events(), want);
+    assert_eq!(inner.all_events(), want);
+
+    let dialer = Dialer::builder()
+        .resolver(StaticResolver::new().insert("inner.test", [ip("127.0.0.1")]))
+        .build();
+    let target = format!("inner.test:{}", live.addr.port());
+    let (message, outer, inner) = dial_between(&dialer, &target, "dns_start").await;
+    assert_eq!(message, "inner");
+    let cancelled = |family| Event::DnsAnswer {
+        host: "inner.test".into(),
+        family,
+        addrs: vec![],
+        coalesced: false,
+        error: Some(ResolveErrorKind::Cancelled),
+    };
+    let want = [
+        Event::DnsStart("inner.test".into()),
+        cancelled(Family::Ipv6),
+        cancelled(Family::Ipv4),
+        Event::DnsDone {
+            host: "inner.test".into(),
+            addrs: vec![],
+            coalesced: false,
+            error: Some(ResolveErrorKind::Cancelled),
+        },
+    ];
+    assert_eq!(outer.all_events(), want);
+    assert_eq!(inner.all_events(), want);
+    assert_eq!(dialer.resolver().in_flight(), 0);
+}
+
+/// Two black-holed attempts in flight and a `ConnectDone` hook that panics on every call:
+/// when the dial times out, and when it is dropped, both attempts still get their done in
+/// every scope, and the first panic reaches the caller.
+#[tokio::test]
+async fn a_panicking_connect_done_hook_leaves_no_attempt_without_its_done() {
+    let hole_a = BlackHole::on("127.0.0.20").await;
+    let hole_b = BlackHole::on_port("127.0.0.21", hole_a.addr.port()).await;
+    let port = hole_a.addr.port();
+    let resolver =
+        || StaticResolver::new().insert("holes.test", [hole_a.addr.ip(), hole_b.addr.ip()]);
+    let want = [
+        Event::ConnectStart(hole_a.addr, 0),
+        Event::ConnectStart(hole_b.addr, 1),
+        Event::ConnectDone(hole_a.addr, 0, Outcome::Cancelled),
+        Event::ConnectDone(hole_b.addr, 1, Outcome::Cancelled),
+    ];
+
+    // On timeout.
+    let dialer = Dialer::builder()
+        .resolver(resolver())
+        .attempt_delay(Duration::from_millis(10))
+        .timeout(Duration::from_millis(300))
+        .build();
+    let target = format!("holes.test:{port}");
+    let (thrown, outer, inner) = dial_between(&dialer, &target, "connect_done").await;
+    assert_eq!(thrown, "inner");
+    for rec in [&outer, &inner] {
+        assert_eq!(rec.events()[2..], want, "on timeout");
+    }
+
+    // On drop.
+    let dialer = Dialer::builder()
+        .resolver(resolver())
+        .attempt_delay(Duration::from_millis(10))
+        .build();
+    let (outer, inner) = (Recorder::new(), Recorder::new());
+    let dial = nettrace::with_trace(
+        outer.trace(),
+        nettrace::with_trace(
+            panicking("connect_done", "inner"),
+            nettrace::with_trace(inner.trace(), dialer.dial(&target)),
+        ),
+    );
+    let dropped = AssertUnwindSafe(async {
+        // The dial is dropped when its timeout gives up on it, inside this future.
+        let _ = tokio::time::timeout(Duration::from_millis(300), dial).await;
+    })
+    .catch_unwind()
+    .await;
+    let payload = dropped.expect_err("the panic of the drop reaches the caller");
+    assert_eq!(message(payload.as_ref()), "inner");
+    for rec in [&outer, &inner] {
+        assert_eq!(rec.events()[2..], want, "on drop");
     }
 }
 

@@ -4,32 +4,38 @@
 //! of `src/dial/race.rs`; here random scenarios run through the public `Dialer`: one to
 //! eight addresses of both families, each live, refusing, black-holed or never accepting
 //! (the kernel completes the handshake, nobody calls `accept`), behind a resolver with a
-//! random delay or failure, with a random attempt delay and timeout, and dropped by the
-//! caller at a random moment. Every dial must keep the trace's invariants, agree with its
-//! scenario, and leave no socket open.
+//! random delay or failure, with a random attempt delay, attempt timeout and timeout, and
+//! dropped by the caller at a random moment. Every dial must keep the trace's invariants,
+//! agree with its scenario, and leave no socket open. A second property runs the same
+//! scenarios inside nested `with_trace` scopes, one of which holds a hook that panics.
 //!
 //! All cases run in one test on one single-threaded runtime, one case after another, so
 //! the socket-leak check can be exact although other tests of this binary run beside it:
-//! it looks only at sockets connected to this test's own peers (`127.77.0.0/16`, and
-//! `[::1]` on this test's ports).
+//! it looks only at sockets connected to this test's own peers (`127.77.0.0/16` and
+//! `[::1]`, on this test's ports: both properties run beside each other on their own grids).
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Once, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use nettrace::{DialError, Dialer, Resolve, ResolveError, ResolveErrorKind, Resolving};
+use futures_util::FutureExt;
+use nettrace::{
+    DialError, DialId, Dialer, NetTrace, Resolve, ResolveError, ResolveErrorKind, Resolving,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::record::{Event, Outcome, Recorder};
+use crate::support::record::{check_pairs, Event, Outcome, Recorder};
 
 /// Real-socket cases per run; each runs one to four dials at once.
 const CASES: u32 = 200;
@@ -221,10 +227,13 @@ impl Grid {
         held
     }
 
+    /// Whether `addr` is one of this grid's peers; the ports tell this grid's from those of
+    /// another test's grid on the same addresses.
     fn is_peer(&self, addr: SocketAddr) -> bool {
+        let ours = self.ports.contains(&addr.port());
         match addr.ip() {
-            IpAddr::V4(ip) => ip.octets()[..2] == [127, 77],
-            IpAddr::V6(ip) => ip == Ipv6Addr::LOCALHOST && self.ports.contains(&addr.port()),
+            IpAddr::V4(ip) => ours && ip.octets()[..2] == [127, 77],
+            IpAddr::V6(ip) => ours && ip == Ipv6Addr::LOCALHOST,
         }
     }
 }
@@ -297,6 +306,8 @@ struct Scenario {
     happy_eyeballs: bool,
     dns: Dns,
     timeout: Option<Duration>,
+    /// `DialerBuilder::attempt_timeout`.
+    attempt_timeout: Option<Duration>,
     drop_after: Option<Duration>,
 }
 
@@ -391,6 +402,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         prop::bool::weighted(0.85),
         dns,
         prop::option::of(ms(20..=300)),
+        // Long enough that a loopback peer that connects is never timed out, even on a
+        // loaded machine (see `MARGIN`).
+        prop::option::weighted(0.3, ms(MARGIN.as_millis() as u64..=400)),
         prop::option::weighted(0.3, ms(0..=300)),
     )
         .prop_map(
@@ -402,6 +416,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 happy_eyeballs,
                 dns,
                 timeout,
+                attempt_timeout,
                 drop_after,
             )| {
                 if dns == Dns::Literal {
@@ -419,6 +434,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     happy_eyeballs,
                     dns,
                     timeout,
+                    attempt_timeout,
                     drop_after,
                 }
             },
@@ -473,8 +489,14 @@ impl<F: Future> Future for Guarded<F> {
 
 impl<F> Drop for Guarded<F> {
     fn drop(&mut self) {
-        drop(self.inner.take());
+        // A hook that panics in the dial's drop: the count is still taken, after every
+        // pending hook fired, and the panic goes on.
+        let inner = self.inner.take();
+        let dropped = std::panic::catch_unwind(AssertUnwindSafe(|| drop(inner)));
         self.finished();
+        if let Err(panic) = dropped {
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 
@@ -488,23 +510,35 @@ struct Observed {
     port: u16,
 }
 
+impl Scenario {
+    fn dialer(&self) -> Dialer {
+        let mut builder = Dialer::builder()
+            .resolver(ScenarioResolver {
+                ips: self.ips(),
+                dns: self.dns,
+            })
+            .attempt_delay(self.attempt_delay)
+            .happy_eyeballs(self.happy_eyeballs);
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
+        }
+        if let Some(timeout) = self.attempt_timeout {
+            builder = builder.attempt_timeout(timeout);
+        }
+        builder.build()
+    }
+
+    fn target(&self, port: u16) -> String {
+        match self.dns {
+            Dns::Literal => SocketAddr::new(self.ips()[0], port).to_string(),
+            _ => format!("case.test:{port}"),
+        }
+    }
+}
+
 async fn dial(grid: &Grid, s: &Scenario) -> Observed {
     let port = s.port(grid);
-    let mut builder = Dialer::builder()
-        .resolver(ScenarioResolver {
-            ips: s.ips(),
-            dns: s.dns,
-        })
-        .attempt_delay(s.attempt_delay)
-        .happy_eyeballs(s.happy_eyeballs);
-    if let Some(timeout) = s.timeout {
-        builder = builder.timeout(timeout);
-    }
-    let dialer = builder.build();
-    let target = match s.dns {
-        Dns::Literal => SocketAddr::new(s.ips()[0], port).to_string(),
-        _ => format!("case.test:{port}"),
-    };
+    let (dialer, target) = (s.dialer(), s.target(port));
     let rec = Recorder::new();
     let finished_at = Arc::new(OnceLock::new());
     let guarded = Guarded {
@@ -583,7 +617,9 @@ fn check(s: &Scenario, o: &Observed) -> Result<(), TestCaseError> {
         prop_assert_eq!(ends.len(), 1, "attempt {} in {:?}", i, events);
         prop_assert_eq!(ends[0].0, *addr);
     }
-    // Every other attempt failed or was cancelled; failures only where refused.
+    // Every other attempt failed or was cancelled; failures only where refused, or where
+    // the attempt timeout passed on a peer that never connects.
+    let timed = o.rec.timed();
     let connected: Vec<SocketAddr> = dones
         .iter()
         .filter(|(_, _, o)| *o == Outcome::Connected)
@@ -591,10 +627,36 @@ fn check(s: &Scenario, o: &Observed) -> Result<(), TestCaseError> {
         .collect();
     let mut failed: Vec<(usize, SocketAddr)> = Vec::new();
     for (addr, attempt, outcome) in &dones {
-        if let Outcome::Failed(kind) = outcome {
-            prop_assert_eq!(kind_of(*addr), Some(Kind::Refused), "{:?}", events);
-            prop_assert_eq!(*kind, io::ErrorKind::ConnectionRefused);
-            failed.push((*attempt, *addr));
+        match outcome {
+            Outcome::Failed(io::ErrorKind::TimedOut) => {
+                let Some(limit) = s.attempt_timeout else {
+                    return Err(TestCaseError::fail(format!(
+                        "no attempt timeout: {events:?}"
+                    )));
+                };
+                prop_assert!(
+                    kind_of(*addr).is_some_and(|k| !k.connects()),
+                    "{:?}",
+                    events
+                );
+                let at = |f: &dyn Fn(&Event) -> bool| timed.iter().find(|(_, e)| f(e)).unwrap().0;
+                let began = at(&|e| *e == Event::ConnectStart(*addr, *attempt));
+                let ended = at(&|e| *e == Event::ConnectDone(*addr, *attempt, *outcome));
+                // The race's clock is read a moment before the start hook runs.
+                prop_assert!(
+                    ended - began + Duration::from_millis(2) >= limit,
+                    "attempt {} timed out after {:?}",
+                    attempt,
+                    ended - began
+                );
+                failed.push((*attempt, *addr));
+            }
+            Outcome::Failed(kind) => {
+                prop_assert_eq!(kind_of(*addr), Some(Kind::Refused), "{:?}", events);
+                prop_assert_eq!(*kind, io::ErrorKind::ConnectionRefused);
+                failed.push((*attempt, *addr));
+            }
+            _ => {}
         }
     }
     failed.sort();
@@ -628,7 +690,10 @@ fn check(s: &Scenario, o: &Observed) -> Result<(), TestCaseError> {
                 }
                 DialError::AllAttemptsFailed { attempts, .. } => {
                     prop_assert_eq!(starts.len(), order.len());
-                    prop_assert!(order.iter().all(|(_, k)| *k == Kind::Refused));
+                    let can_fail = |k: Kind| {
+                        k == Kind::Refused || s.attempt_timeout.is_some() && !k.connects()
+                    };
+                    prop_assert!(order.iter().all(|(_, k)| can_fail(*k)));
                     let addrs: Vec<SocketAddr> = attempts.iter().map(|(a, _)| *a).collect();
                     prop_assert_eq!(addrs, failed);
                 }
@@ -707,6 +772,254 @@ fn dials_keep_their_invariants_over_random_scenarios() {
     eprintln!(
         "{CASES} cases, {} real dials in {:?} (peers set up in {setup:?})",
         dials.get(),
+        started.elapsed()
+    );
+    rt.block_on(async { drop(grid) });
+}
+
+/// Cases of the panicking-hook property; each runs one to three dials at once.
+const PANIC_CASES: u32 = 90;
+
+/// A hook that can panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hook {
+    DnsStart,
+    DnsAnswer,
+    DnsDone,
+    ConnectStart,
+    ConnectDone,
+}
+
+/// Where the panicking hook is, and when it panics.
+#[derive(Debug, Clone, Copy)]
+struct Panicking {
+    hook: Hook,
+    /// It panics on this call (1 is the first), and only on it.
+    call: usize,
+    /// How many `with_trace` scopes are nested around the dial, each with a recorder.
+    depth: usize,
+    /// The scope (0 is the outermost) whose trace holds the panicking hook.
+    scope: usize,
+    /// Whether it comes before that scope's recording hooks (else after them).
+    before: bool,
+}
+
+fn panicking() -> impl Strategy<Value = Panicking> {
+    let hook = prop_oneof![
+        Just(Hook::DnsStart),
+        Just(Hook::DnsAnswer),
+        Just(Hook::DnsDone),
+        Just(Hook::ConnectStart),
+        Just(Hook::ConnectDone),
+    ];
+    (
+        hook,
+        1usize..=3,
+        1usize..=4,
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+    )
+        .prop_map(|(hook, call, depth, scope, before)| Panicking {
+            hook,
+            call,
+            depth,
+            scope: scope.index(depth),
+            before,
+        })
+}
+
+/// The payload the hook panics with: unique to its dial.
+#[derive(Debug, PartialEq, Eq)]
+struct Thrown(u64);
+
+/// Keeps the default panic hook from printing the thrown panics (the cases throw many);
+/// every other panic is printed as before.
+fn quiet_thrown_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<Thrown>().is_none() {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// `trace` with a hook that throws `Thrown(id)` on its `call`-th call, counting calls.
+fn add_panicking(trace: NetTrace, p: &Panicking, id: u64, calls: Arc<AtomicUsize>) -> NetTrace {
+    let call = p.call;
+    let boom = move || {
+        if calls.fetch_add(1, Ordering::SeqCst) + 1 == call {
+            std::panic::panic_any(Thrown(id));
+        }
+    };
+    match p.hook {
+        Hook::DnsStart => trace.on_dns_start(move |_| boom()),
+        Hook::DnsAnswer => trace.on_dns_answer(move |_| boom()),
+        Hook::DnsDone => trace.on_dns_done(move |_| boom()),
+        Hook::ConnectStart => trace.on_connect_start(move |_| boom()),
+        Hook::ConnectDone => trace.on_connect_done(move |_| boom()),
+    }
+}
+
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What one dial with a panicking hook did.
+struct Caught {
+    observed: Observed,
+    /// What the caller caught, if the dial panicked.
+    panic: Option<Box<dyn std::any::Any + Send>>,
+    id: u64,
+    dial: DialId,
+    /// How often the panicking hook was called.
+    calls: usize,
+    /// Every scope's recorder, outermost first.
+    recs: Vec<Recorder>,
+    /// Each recorder's event count once the dial was over, and a little later.
+    counts: (Vec<usize>, Vec<usize>),
+}
+
+async fn dial_panicking(grid: &Grid, s: &Scenario, p: &Panicking) -> Caught {
+    static IDS: AtomicU64 = AtomicU64::new(1);
+    let id = IDS.fetch_add(1, Ordering::Relaxed);
+    let port = s.port(grid);
+    let (dialer, target) = (s.dialer(), s.target(port));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let recs: Vec<Recorder> = (0..p.depth).map(|_| Recorder::new()).collect();
+    let dial = dialer.dial(&target);
+    let dial_id = dial.id();
+    let mut fut: Boxed<Result<TcpStream, DialError>> = Box::pin(dial);
+    for (scope, rec) in recs.iter().enumerate().rev() {
+        let trace = match (scope == p.scope, p.before) {
+            (false, _) => rec.trace(),
+            (true, true) => rec.extend(add_panicking(NetTrace::new(), p, id, calls.clone())),
+            (true, false) => add_panicking(rec.trace(), p, id, calls.clone()),
+        };
+        fut = Box::pin(nettrace::with_trace(trace, fut));
+    }
+    let finished_at = Arc::new(OnceLock::new());
+    let guarded = Guarded {
+        inner: Some(Box::pin(fut)),
+        rec: recs[0].clone(),
+        finished_at: finished_at.clone(),
+    };
+    let drop_after = s.drop_after;
+    let run = async move {
+        match drop_after {
+            Some(after) => tokio::time::timeout(after, guarded).await.ok(),
+            None => Some(guarded.await),
+        }
+    };
+    let started = Instant::now();
+    let caught = AssertUnwindSafe(run).catch_unwind().await;
+    let elapsed = started.elapsed();
+    let count = || {
+        recs.iter()
+            .map(|r| r.all_events().len())
+            .collect::<Vec<_>>()
+    };
+    let over = count();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let later = count();
+    let (result, panic) = match caught {
+        Ok(result) => (result, None),
+        Err(panic) => (None, Some(panic)),
+    };
+    Caught {
+        observed: Observed {
+            result: result.map(|r| r.map(|stream| stream.peer_addr().unwrap())),
+            elapsed,
+            rec: recs[0].clone(),
+            finished_at,
+            port,
+        },
+        panic,
+        id,
+        dial: dial_id,
+        calls: calls.load(Ordering::SeqCst),
+        recs,
+        counts: (over, later),
+    }
+}
+
+/// Checks one dial with a panicking hook.
+fn check_panicking(s: &Scenario, p: &Panicking, c: &Caught) -> Result<(), TestCaseError> {
+    let events = c.recs[0].with_ids();
+    // Every hook of every composed trace saw every event, in the same order.
+    for (scope, rec) in c.recs.iter().enumerate() {
+        prop_assert_eq!(&rec.with_ids(), &events, "scope {} of {:?}", scope, p);
+    }
+    // Nothing after the dial returned, panicked or was dropped.
+    prop_assert_eq!(&c.counts.0, &c.counts.1, "late events");
+    let finished_at = *c.observed.finished_at.get().expect("the dial ended");
+    prop_assert_eq!(finished_at, c.observed.rec.events().len(), "late events");
+    // Every event is this dial's; per dial, every start has its done.
+    prop_assert!(events.iter().all(|(d, _)| *d == c.dial), "{:?}", events);
+    let looked_up = s.dns != Dns::Literal;
+    let dials = check_pairs(&events, looked_up).map_err(TestCaseError::fail)?;
+    prop_assert!(dials.len() <= 1);
+    if looked_up {
+        prop_assert_eq!(dials.len(), 1, "a lookup always starts");
+    }
+    // The panic reaches the caller exactly when the hook panicked, with its payload.
+    let thrown = c.calls >= p.call;
+    match &c.panic {
+        Some(panic) => {
+            prop_assert!(thrown, "a panic, but the hook did not throw: {:?}", events);
+            prop_assert_eq!(panic.downcast_ref::<Thrown>(), Some(&Thrown(c.id)));
+        }
+        None => {
+            prop_assert!(!thrown, "the hook's panic was lost: {:?}", events);
+            // A dial whose hook never threw is an ordinary dial.
+            check(s, &c.observed)?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_panicking_hook_in_any_scope_costs_no_trace_an_event() {
+    quiet_thrown_panics();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let grid = rt.block_on(Grid::start());
+    let mut runner = TestRunner::new(Config {
+        cases: PANIC_CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let thrown = std::cell::Cell::new(0);
+    let dials = std::cell::Cell::new(0);
+    let cases = prop::collection::vec((scenario(), panicking()), 1..=3);
+    let outcome = runner.run(&cases, |cases| {
+        let caught = rt.block_on(join_all(
+            cases.iter().map(|(s, p)| dial_panicking(&grid, s, p)),
+        ));
+        dials.set(dials.get() + cases.len());
+        for ((s, p), c) in cases.iter().zip(&caught) {
+            thrown.set(thrown.get() + usize::from(c.panic.is_some()));
+            check_panicking(s, p, c)?;
+        }
+        drop(caught);
+        let held: Vec<u64> = grid
+            .held_sockets()
+            .difference(&grid.baseline)
+            .copied()
+            .collect();
+        prop_assert!(held.is_empty(), "sockets left open: {:?}", held);
+        Ok(())
+    });
+    if let Err(err) = outcome {
+        panic!("{err}");
+    }
+    eprintln!(
+        "{PANIC_CASES} cases, {} dials, {} panicked, in {:?}",
+        dials.get(),
+        thrown.get(),
         started.elapsed()
     );
     rt.block_on(async { drop(grid) });

@@ -62,6 +62,11 @@ impl Recorder {
 
     /// A trace that records into this recorder.
     pub fn trace(&self) -> NetTrace {
+        self.extend(NetTrace::new())
+    }
+
+    /// `trace` with this recorder's hooks added after its own.
+    pub fn extend(&self, trace: NetTrace) -> NetTrace {
         let (a, b, c, d, e) = (
             self.clone(),
             self.clone(),
@@ -69,7 +74,7 @@ impl Recorder {
             self.clone(),
             self.clone(),
         );
-        NetTrace::new()
+        trace
             .on_dns_start(move |ev| a.push(ev.dial, Event::DnsStart(ev.host.to_owned())))
             .on_dns_answer(move |ev| {
                 e.push(
@@ -258,4 +263,95 @@ impl Recorder {
             }
         }
     }
+}
+
+/// Checks that `events` (as [`Recorder::with_ids`] gives them) pair up by dial: per dial,
+/// one `DnsStart` first, one `DnsAnswer` per family after it, one `DnsDone` after both
+/// (none of them when `looked_up` is false); attempts numbered 0..n, each with exactly one
+/// `ConnectStart` and, after it, exactly one `ConnectDone` to the same address; at most one
+/// `Connected`. Returns the number of attempts of each dial, in order of first event.
+pub fn check_pairs(
+    events: &[(DialId, Event)],
+    looked_up: bool,
+) -> Result<Vec<(DialId, usize)>, String> {
+    let mut dials: Vec<DialId> = Vec::new();
+    for (dial, _) in events {
+        if !dials.contains(dial) {
+            dials.push(*dial);
+        }
+    }
+    let mut attempts = Vec::new();
+    for dial in dials {
+        let mine: Vec<&Event> = events
+            .iter()
+            .filter(|(d, _)| *d == dial)
+            .map(|(_, e)| e)
+            .collect();
+        let fail = |what: &str| Err(format!("{dial}: {what}: {mine:?}"));
+        let at = |pred: &dyn Fn(&Event) -> bool| -> Vec<usize> {
+            (0..mine.len()).filter(|i| pred(mine[*i])).collect()
+        };
+        let dns_starts = at(&|e| matches!(e, Event::DnsStart(_)));
+        let dns_dones = at(&|e| matches!(e, Event::DnsDone { .. }));
+        let answers = |family: Family| {
+            at(&move |e| matches!(e, Event::DnsAnswer { family: f, .. } if *f == family))
+        };
+        let (v6, v4) = (answers(Family::Ipv6), answers(Family::Ipv4));
+        if looked_up {
+            if dns_starts != [0] {
+                return fail("one DnsStart, first");
+            }
+            if v6.len() != 1 || v4.len() != 1 {
+                return fail("one DnsAnswer per family");
+            }
+            if dns_dones.len() != 1 || dns_dones[0] < v6[0].max(v4[0]) {
+                return fail("one DnsDone, after both answers");
+            }
+        } else if !(dns_starts.is_empty() && dns_dones.is_empty() && v6.is_empty() && v4.is_empty())
+        {
+            return fail("no DNS events without a lookup");
+        }
+        let starts: Vec<(usize, SocketAddr, usize)> = mine
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Event::ConnectStart(addr, attempt) => Some((i, *addr, *attempt)),
+                _ => None,
+            })
+            .collect();
+        let dones: Vec<(usize, SocketAddr, usize, Outcome)> = mine
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Event::ConnectDone(addr, attempt, outcome) => Some((i, *addr, *attempt, *outcome)),
+                _ => None,
+            })
+            .collect();
+        if starts.len() != dones.len() {
+            return fail("as many ConnectDone as ConnectStart");
+        }
+        for (n, (at_start, addr, attempt)) in starts.iter().enumerate() {
+            if *attempt != n {
+                return fail("attempts numbered 0..n in order");
+            }
+            if looked_up && *at_start < dns_starts[0] {
+                return fail("attempts after DnsStart");
+            }
+            let ends: Vec<_> = dones.iter().filter(|d| d.2 == *attempt).collect();
+            if ends.len() != 1 {
+                return fail(&format!("attempt {attempt}: exactly one ConnectDone"));
+            }
+            if ends[0].0 < *at_start || ends[0].1 != *addr {
+                return fail(&format!(
+                    "attempt {attempt}: its done after its start, same address"
+                ));
+            }
+        }
+        let connected = dones.iter().filter(|d| d.3 == Outcome::Connected).count();
+        if connected > 1 {
+            return fail("at most one Connected");
+        }
+        attempts.push((dial, starts.len()));
+    }
+    Ok(attempts)
 }
