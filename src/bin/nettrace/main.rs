@@ -12,15 +12,14 @@ mod export;
 mod parse;
 mod render;
 mod run;
+mod tls_text;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
-
 use crate::args::{Cli, Command, CommonArgs, HttpArgs};
-use crate::run::{Failure, Report};
+use crate::run::{Failure, Report, Session};
 
 /// Writes one line to stderr; a closed stderr is not worth a panic.
 macro_rules! say {
@@ -34,7 +33,7 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         say!("nettrace: internal error: {info}");
     }));
-    let cli = Cli::parse();
+    let cli = Cli::parse_all();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -50,11 +49,11 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> u8 {
     let origin = Instant::now();
-    let (report, common, http_args) = match cli.command {
+    match cli.command {
         Some(Command::Dial { target, common }) => {
             let common = common.merged(&cli.common);
             let report = limited(&common, run::dial(&target, &common, origin)).await;
-            (report, common, HttpArgs::default())
+            finish(vec![report], &common, &HttpArgs::default())
         }
         Some(Command::Demo { common }) => {
             let mut common = common.merged(&cli.common);
@@ -85,17 +84,60 @@ async fn run(cli: Cli) -> u8 {
                     };
                 }
             }
-            let report = limited(&common, run::http(&demo.url, &http_args, &common, origin)).await;
-            (report, common, http_args)
+            urls(&[demo.url.clone()], &http_args, &common, origin).await
         }
-        None => {
-            let url = cli.url.unwrap_or_default();
-            let report =
-                limited(&cli.common, run::http(&url, &cli.http, &cli.common, origin)).await;
-            (report, cli.common, cli.http)
+        None => urls(&cli.urls, &cli.http, &cli.common, origin).await,
+    }
+}
+
+/// Requests each URL in turn with one [`Session`] (one pool), printing each report as
+/// its URL ends. The exit code is the last URL's, as curl's.
+async fn urls(urls: &[String], http: &HttpArgs, common: &CommonArgs, origin: Instant) -> u8 {
+    let mut session = match Session::new(http, common) {
+        Ok(session) => session,
+        Err(failure) => {
+            let report = Report {
+                error: Some(failure),
+                ..Report::default()
+            };
+            return finish(vec![report], common, http);
         }
     };
-    output(&report, &common, &http_args)
+    let mut reports = Vec::new();
+    let mut code = 0;
+    for (i, url) in urls.iter().enumerate() {
+        let output = http.output.get(i).map(String::as_str);
+        let report = limited(common, session.http(url, output, origin)).await;
+        match print(&report, common, output == Some("-"), http.head) {
+            Printed::Code(c) => code = c,
+            Printed::Stop(c) => {
+                reports.push(report);
+                code = c;
+                break;
+            }
+        }
+        reports.push(report);
+    }
+    match trace_out(reports, common) {
+        Some(failed) => failed,
+        None => code,
+    }
+}
+
+/// Prints the reports of a run with one target and returns the exit code.
+fn finish(reports: Vec<Report>, common: &CommonArgs, http: &HttpArgs) -> u8 {
+    let mut code = 0;
+    let body_on_stdout = http.output.first().map(String::as_str) == Some("-");
+    for report in &reports {
+        match print(report, common, body_on_stdout, http.head) {
+            Printed::Code(c) => code = c,
+            Printed::Stop(c) => {
+                code = c;
+                break;
+            }
+        }
+    }
+    trace_out(reports, common).unwrap_or(code)
 }
 
 /// Runs `work` within `--max-time`.
@@ -103,8 +145,10 @@ async fn limited(common: &CommonArgs, work: impl std::future::Future<Output = Re
     let Some(secs) = common.max_time else {
         return work.await;
     };
-    let limit = match run::seconds(secs, "--max-time") {
-        Ok(limit) => limit,
+    let limit = match run::limit(secs, "--max-time") {
+        // -m 0: no limit, as curl.
+        Ok(None) => return work.await,
+        Ok(Some(limit)) => limit,
         Err(failure) => {
             return Report {
                 error: Some(failure),
@@ -125,18 +169,41 @@ async fn limited(common: &CommonArgs, work: impl std::future::Future<Output = Re
     }
 }
 
-/// Prints the report and returns the exit code.
-fn output(report: &Report, common: &CommonArgs, http: &HttpArgs) -> u8 {
-    let code = report.error.as_ref().map_or(0, |e| e.code);
-    if let Some(path) = &common.trace_out {
-        let trace = export::chrome_trace(report);
-        if let Err(err) = std::fs::write(path, trace.to_string()) {
-            say!("nettrace: could not write {}: {err}", path.display());
-            return 23;
+/// Writes `--trace-out` with the hops of every report, in order; `Some(23)` if it could
+/// not be written.
+fn trace_out(reports: Vec<Report>, common: &CommonArgs) -> Option<u8> {
+    let path = common.trace_out.as_ref()?;
+    let mut all = Report::default();
+    for report in reports {
+        all.mode = report.mode;
+        all.hops.extend(report.hops);
+        all.error = report.error.or(all.error);
+    }
+    let trace = export::chrome_trace(&all);
+    match std::fs::write(path, trace.to_string()) {
+        Ok(()) => None,
+        Err(err) => {
+            if common.show_errors() {
+                say!("nettrace: could not write {}: {err}", path.display());
+            }
+            Some(23)
         }
     }
-    let body_on_stdout = http.output.as_deref() == Some("-");
+}
+
+/// How printing a report ended.
+enum Printed {
+    /// With this exit code; go on with the next URL.
+    Code(u8),
+    /// With this exit code, and nobody reads the output any more: stop.
+    Stop(u8),
+}
+
+/// Prints one report: the waterfall, or one line of JSON, and the error message.
+fn print(report: &Report, common: &CommonArgs, body_on_stdout: bool, head: bool) -> Printed {
+    let code = report.error.as_ref().map_or(0, |e| e.code);
     let text = if common.json {
+        // One compact object per line, so several URLs make JSON Lines.
         format!("{}\n", export::json(report))
     } else {
         let color = !common.no_color
@@ -146,10 +213,15 @@ fn output(report: &Report, common: &CommonArgs, http: &HttpArgs) -> u8 {
             } else {
                 std::io::stdout().is_terminal()
             };
-        render::waterfall(report, render::Style { color }, http.head)
+        render::waterfall(report, render::Style { color }, head)
     };
     let written = if body_on_stdout {
-        std::io::stderr().write_all(text.as_bytes())
+        // -s: nothing but errors (with -S) on stderr.
+        if common.silent {
+            Ok(())
+        } else {
+            std::io::stderr().write_all(text.as_bytes())
+        }
     } else {
         let mut stdout = std::io::stdout().lock();
         stdout
@@ -158,16 +230,16 @@ fn output(report: &Report, common: &CommonArgs, http: &HttpArgs) -> u8 {
     };
     if let Err(err) = written {
         if err.kind() == std::io::ErrorKind::BrokenPipe {
-            return 0;
+            return Printed::Stop(0);
         }
-        return 23;
+        return Printed::Stop(23);
     }
     match &report.error {
-        Some(failure) if failure.kind == "broken_pipe" => 0,
-        Some(failure) if !common.json => {
+        Some(failure) if failure.kind == "broken_pipe" => Printed::Stop(0),
+        Some(failure) if !common.json && common.show_errors() => {
             say!("nettrace: {}", failure.message);
-            code
+            Printed::Code(code)
         }
-        _ => code,
+        _ => Printed::Code(code),
     }
 }
