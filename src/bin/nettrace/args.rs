@@ -169,7 +169,11 @@ pub(crate) struct CommonArgs {
     /// HOST:PORT:ADDR[,ADDR]... (IPv6 bare or in brackets; several addresses are raced
     /// like a DNS answer); HOST "*" is any host; -HOST:PORT drops an entry. Repeatable;
     /// a later entry for the same HOST:PORT replaces the earlier one.
-    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR[,ADDR]...")]
+    #[arg(
+        long = "resolve",
+        value_name = "HOST:PORT:ADDR[,ADDR]...",
+        allow_hyphen_values = true
+    )]
     pub(crate) resolve: Vec<String>,
 
     /// Ask these DNS servers instead of the system's: IP[:PORT],... (IPv6 as [IP]:PORT;
@@ -264,14 +268,14 @@ impl Cli {
             .iter()
             .find(|u| matches!(u.as_str(), "dial" | "demo"));
         let conflict = match (&cli.command, subcommand) {
-            (Some(_), _) => Some(format!(
+            (Some(_), _) if !cli.urls.is_empty() => Some(format!(
                 "a URL ({}) cannot be given with a subcommand",
                 cli.urls.join(" ")
             )),
             (None, Some(name)) => Some(format!(
                 "`{name}` is a subcommand: it comes first, without a URL"
             )),
-            (None, None) => None,
+            _ => None,
         };
         if let Some(conflict) = conflict {
             command
