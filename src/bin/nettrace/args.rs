@@ -18,6 +18,7 @@ Exit codes:
   28  timed out (--connect-timeout, --max-time, or the TLS handshake's limit)
   35  TLS handshake failed
   47  too many redirects
+  56  the connection failed while the response was received
   60  the server's certificate could not be verified
   77  could not read the --cacert file
 With several URLs, the exit code is the last URL's, as curl's.";
@@ -197,7 +198,7 @@ pub(crate) struct CommonArgs {
     pub(crate) max_time: Option<f64>,
 
     /// Happy Eyeballs Connection Attempt Delay (RFC 8305), in milliseconds: 10 to 2000,
-    /// default 250. Curl's name; --attempt-delay is an alias.
+    /// default 250 (curl's name for it; curl's default is 200).
     #[arg(
         long = "happy-eyeballs-timeout-ms",
         visible_alias = "attempt-delay",
@@ -220,7 +221,8 @@ pub(crate) struct CommonArgs {
     #[arg(long = "json")]
     pub(crate) json: bool,
 
-    /// Write the timeline to FILE in the Chrome trace-event format (Perfetto, chrome://tracing).
+    /// Write the timeline to FILE in the Chrome trace-event format (Perfetto, chrome://tracing);
+    /// with several URLs, all of them in one file.
     #[arg(long = "trace-out", value_name = "FILE")]
     pub(crate) trace_out: Option<PathBuf>,
 

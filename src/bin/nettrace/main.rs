@@ -84,7 +84,7 @@ async fn run(cli: Cli) -> u8 {
                     };
                 }
             }
-            urls(&[demo.url.clone()], &http_args, &common, origin).await
+            urls(std::slice::from_ref(&demo.url), &http_args, &common, origin).await
         }
         None => urls(&cli.urls, &cli.http, &cli.common, origin).await,
     }

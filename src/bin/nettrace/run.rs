@@ -371,7 +371,7 @@ impl Session {
         let mut output = Output::open(output)?;
         let mut redirects = 0;
         loop {
-            let request = build_request(&method, &uri, &self.headers, body.clone())?;
+            let request = build_request(&method, &uri, &self.headers, body.clone());
             let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
                 Some("https") => 443,
                 _ => 80,
@@ -554,7 +554,7 @@ fn build_request(
     uri: &Uri,
     headers: &[Header],
     body: Option<Bytes>,
-) -> Result<Request<Full<Bytes>>, Failure> {
+) -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::new(body.clone().unwrap_or_default()));
     *request.method_mut() = method.clone();
     *request.uri_mut() = uri.clone();
@@ -582,7 +582,7 @@ fn build_request(
             map.append(header.name.clone(), value.clone());
         }
     }
-    Ok(request)
+    request
 }
 
 /// Resolves a `Location` against the URL that returned it.
