@@ -915,7 +915,14 @@ async fn resolve_entries_apply_to_their_port_and_take_address_lists() {
     assert_eq!(run.code, 6, "{}{}", run.stdout, run.stderr);
 
     // "*" is any host at that port.
-    let run = nettrace(&[&url1, "--resolve", &format!("*:{p1}:127.0.0.1")]).await;
+    let run = nettrace(&[
+        &url1,
+        "--dns-servers",
+        &dns_flag,
+        "--resolve",
+        &format!("*:{p1}:127.0.0.1"),
+    ])
+    .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 
     // Bad entries: usage errors (2), one line that says what is wrong.
