@@ -401,7 +401,8 @@ async fn errors_are_one_line_with_documented_exit_codes() {
     );
     let _ = dead6;
 
-    // TLS failure (a CA that did not sign the server's certificate): 35.
+    // Certificate not verified (a CA that did not sign the server's certificate): 60, as
+    // curl.
     let server_ca = TestCa::new();
     let other = TestCa::new();
     let server = HttpServer::tls("127.0.0.1", &server_ca, &[b"http/1.1"]).await;
@@ -416,7 +417,7 @@ async fn errors_are_one_line_with_documented_exit_codes() {
     ])
     .await;
     std::fs::remove_file(&pem).ok();
-    assert_eq!(run.code, 35, "{}", run.stderr);
+    assert_eq!(run.code, 60, "{}", run.stderr);
     assert!(
         run.stderr
             .starts_with("nettrace: TLS handshake with localhost failed"),
@@ -704,7 +705,7 @@ async fn max_time_keeps_the_trace_and_marks_the_phase_it_cut_short() {
         waiting.contains("waiting for the first byte: timed out"),
         "{out}"
     );
-    // It ends at the limit (counted from the run's start, so a little under 500 ms
+    // It ends at the limit (counted from the URL's start, so a little under 500 ms
     // from the request's).
     let ended = cumulative_ms(waiting);
     assert!((400.0..1500.0).contains(&ended), "{out}");
@@ -1004,4 +1005,834 @@ async fn a_progress_line_on_a_terminal_for_a_download_over_a_second() {
     assert!(text.contains("B/s"), "{text:?}");
     assert!(text.contains("\r\x1b[K"), "{text:?}");
     assert!(text.contains("Content transfer"), "{text:?}");
+}
+
+#[tokio::test]
+async fn silent_keeps_the_progress_line_off_a_terminal() {
+    let addr = slow_body_server().await;
+    let command = format!(
+        "{} http://{addr}/slow --no-color -s",
+        env!("CARGO_BIN_EXE_nettrace")
+    );
+    let Ok(output) = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("COLUMNS", "200")
+        .stdin(Stdio::null())
+        .output()
+        .await
+    else {
+        eprintln!("script(1) is not installed: the terminal case is not checked");
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    // The waterfall on stdout stays; the progress line does not come.
+    assert!(text.contains("Content transfer"), "{text:?}");
+    assert!(!text.contains("B/s"), "{text:?}");
+    assert!(!text.contains("\r\x1b[K"), "{text:?}");
+}
+
+#[tokio::test]
+async fn max_time_counts_for_each_url_and_a_cut_url_keeps_its_trace() {
+    // Three requests of 600 ms each under -m 1.2: 1.8 s in all, but each within its own
+    // limit (curl's -m is per transfer).
+    let server = HttpServer::plain("127.0.0.1").await;
+    server.set_delay(Duration::from_millis(600));
+    let url = format!("http://{}/each", server.addr());
+    let started = Instant::now();
+    let run = nettrace(&[&url, &url, &url, "-m", "1.2", "--json"]).await;
+    assert!(started.elapsed() >= Duration::from_millis(1800));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    for v in &lines {
+        assert!(v["error"].is_null(), "{v}");
+        assert_eq!(v["hops"][0]["status"], 200, "{v}");
+    }
+
+    // The first URL is cut short by -m and keeps its trace; the second still runs, and
+    // the exit code is the last URL's.
+    let slow = slow_body_server().await;
+    let fast = HttpServer::plain("127.0.0.1").await;
+    let slow_url = format!("http://{slow}/slow");
+    let fast_url = format!("http://{}/fast", fast.addr());
+    let run = nettrace(&[&slow_url, &fast_url, "-m", "0.5", "--json"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    let cut = &lines[0];
+    assert_eq!(cut["mode"], "http", "{cut}");
+    assert_eq!(cut["error"]["exit_code"], 28, "{cut}");
+    assert_eq!(cut["hops"][0]["url"], slow_url, "{cut}");
+    let at = cut["hops"][0]["timed_out_ms"].as_f64().unwrap();
+    assert!((400.0..1400.0).contains(&at), "{cut}");
+    assert!(lines[1]["error"].is_null(), "{}", lines[1]);
+    assert_eq!(lines[1]["hops"][0]["status"], 200, "{}", lines[1]);
+
+    // The other way round the exit code is the cut URL's, and the waterfall marks it.
+    let run = nettrace(&[&fast_url, &slow_url, "-m", "0.5"]).await;
+    assert_eq!(run.code, 28, "{}{}", run.stdout, run.stderr);
+    let slow_part = &run.stdout[run.stdout.find(&format!("GET {slow_url}")).unwrap()..];
+    assert!(
+        phase_line(slow_part, "Content transfer").contains("timed out"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("operation timed out after 0.5 s (--max-time)"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Runs curl with `args`; `None` (and a note) when curl is not installed, so that only the
+/// comparison is skipped, never the test.
+async fn curl(args: &[&str]) -> Option<Run> {
+    let output = match Command::new("curl")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+    {
+        Ok(output) => output,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("curl is not installed: the comparison with curl is skipped");
+            return None;
+        }
+        Err(err) => panic!("run curl: {err}"),
+    };
+    Some(Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// An HTTP/1.1-only server (no h2c, no HTTP/2 preface) that answers every request with
+/// what it received: the method, then each header as "name: value" in order, an empty
+/// line, and the body. It counts connections.
+async fn echo_server(ip: &str) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        use http_body_util::BodyExt;
+                        let mut text = format!("{}\n", req.method());
+                        for (name, value) in req.headers() {
+                            text.push_str(&format!(
+                                "{name}: {}\n",
+                                String::from_utf8_lossy(value.as_bytes())
+                            ));
+                        }
+                        text.push('\n');
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let mut out = text.into_bytes();
+                        out.extend_from_slice(&body);
+                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(out))))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, connections)
+}
+
+/// A temporary directory for one test, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("nettrace-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.0.join(file).to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+/// The lines of an echoed request whose header name is `name`.
+fn echoed<'a>(echo: &'a str, name: &str) -> Vec<&'a str> {
+    let head = echo.split("\n\n").next().unwrap_or_default();
+    head.lines()
+        .filter(|l| l.split(':').next() == Some(name))
+        .collect()
+}
+
+/// The body part of an echoed request.
+fn echoed_body(echo: &str) -> &str {
+    echo.split_once("\n\n").map_or("", |(_, body)| body)
+}
+
+#[tokio::test]
+async fn a_port_out_of_range_is_a_bad_url_as_in_curl() {
+    for url in [
+        "http://127.0.0.1:99999/",
+        "http://127.0.0.1:65536/",
+        "http://[::1]:70000/",
+        "127.0.0.1:1x/",
+    ] {
+        let run = nettrace(&[url]).await;
+        assert_eq!(run.code, 3, "{url}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.starts_with("nettrace: bad URL"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !run.stdout.contains("TCP connect"),
+            "{url} must not be dialled: {}",
+            run.stdout
+        );
+        if let Some(curl) = curl(&["-sS", url]).await {
+            assert_eq!(curl.code, 3, "curl {url}: {}", curl.stderr);
+        }
+    }
+}
+
+#[tokio::test]
+async fn repeated_headers_are_all_sent_as_curl_sends_them() {
+    let (addr, _) = echo_server("127.0.0.1").await;
+    let url = format!("http://{addr}/h");
+    let dir = TempDir::new("headers");
+    let ours = dir.path("ours");
+    let theirs = dir.path("theirs");
+    let flags = [
+        "-H",
+        "X-Test: one",
+        "-H",
+        "X-Test: two",
+        "-H",
+        "Accept:",
+        "-H",
+        "X-Empty;",
+        "-H",
+        "User-Agent: tester",
+    ];
+    let mut args = vec![url.as_str(), "-o", &ours];
+    args.extend(flags);
+    let run = nettrace(&args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let echo = std::fs::read_to_string(&ours).unwrap();
+    assert_eq!(
+        echoed(&echo, "x-test"),
+        ["x-test: one", "x-test: two"],
+        "{echo}"
+    );
+    assert!(
+        echoed(&echo, "accept").is_empty(),
+        "Accept: removes it: {echo}"
+    );
+    assert_eq!(echoed(&echo, "x-empty"), ["x-empty: "], "{echo}");
+    assert_eq!(
+        echoed(&echo, "user-agent"),
+        ["user-agent: tester"],
+        "{echo}"
+    );
+
+    let mut args = vec!["-sS", url.as_str(), "-o", &theirs];
+    args.extend(flags);
+    if let Some(curl) = curl(&args).await {
+        assert_eq!(curl.code, 0, "{}", curl.stderr);
+        let theirs = std::fs::read_to_string(&theirs).unwrap();
+        for name in ["x-test", "accept", "x-empty", "user-agent"] {
+            assert_eq!(
+                echoed(&echo, name),
+                echoed(&theirs, name),
+                "{name}: {theirs}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn data_flags_read_files_as_curl_does() {
+    let (addr, _) = echo_server("127.0.0.1").await;
+    let url = format!("http://{addr}/d");
+    let dir = TempDir::new("data");
+    let file = dir.path("body.txt");
+    std::fs::write(&file, "a=1\r\nb=2\n").unwrap();
+    let at_file = format!("@{file}");
+    let cases: [(&[&str], &str); 5] = [
+        (&["-d", &at_file], "a=1b=2"),
+        (&["--data-binary", &at_file], "a=1\r\nb=2\n"),
+        (&["--data-raw", &at_file], &at_file),
+        (
+            &["-d", "x=1", "--data-raw", "y=2", "-d", "z=3"],
+            "x=1&y=2&z=3",
+        ),
+        (&["--data-binary", "@-"], ""),
+    ];
+    for (i, (flags, want)) in cases.into_iter().enumerate() {
+        let ours = dir.path(&format!("ours{i}"));
+        let mut args = vec![url.as_str(), "-o", &ours];
+        args.extend(flags);
+        let run = nettrace(&args).await;
+        assert_eq!(run.code, 0, "{flags:?}: {}", run.stderr);
+        let echo = std::fs::read_to_string(&ours).unwrap();
+        assert!(echo.starts_with("POST\n"), "{flags:?}: {echo}");
+        assert_eq!(echoed_body(&echo), want, "{flags:?}");
+
+        let theirs = dir.path(&format!("theirs{i}"));
+        let mut args = vec!["-sS", url.as_str(), "-o", &theirs];
+        args.extend(flags);
+        if let Some(curl) = curl(&args).await {
+            assert_eq!(curl.code, 0, "curl {flags:?}: {}", curl.stderr);
+            let theirs = std::fs::read_to_string(&theirs).unwrap();
+            assert_eq!(echoed_body(&theirs), want, "curl {flags:?}");
+        }
+    }
+    let missing = format!("@{}", dir.path("missing"));
+    let run = nettrace(&[&url, "-d", &missing]).await;
+    assert_eq!(run.code, 26, "{}", run.stderr);
+}
+
+/// A DNS server that knows no name: every lookup the tests do not mean to make fails
+/// fast instead of reaching the system's resolver.
+async fn nx_dns() -> DnsServer {
+    DnsServer::start().await
+}
+
+#[tokio::test]
+async fn resolve_entries_apply_to_their_port_and_take_address_lists() {
+    let dns = nx_dns().await;
+    dns.insert("a.test", Entry::new().reply(Reply::NxDomain));
+    let dns_flag = dns.addr().to_string();
+    let one = HttpServer::plain("127.0.0.1").await;
+    let two = HttpServer::plain("127.0.0.2").await;
+    let (p1, p2) = (one.addr().port(), two.addr().port());
+    let url1 = format!("http://a.test:{p1}/1");
+    let url2 = format!("http://a.test:{p2}/2");
+
+    // An entry for another port does not apply (curl: it would not either).
+    let other_port = if p1 == 1 { 2 } else { 1 };
+    let run = nettrace(&[
+        &url1,
+        "--dns-servers",
+        &dns_flag,
+        "--resolve",
+        &format!("a.test:{other_port}:127.0.0.1"),
+    ])
+    .await;
+    assert_eq!(run.code, 6, "{}{}", run.stdout, run.stderr);
+
+    // Two entries for one host, on two ports, are both kept; one run, two URLs.
+    let run = nettrace(&[
+        &url1,
+        &url2,
+        "--json",
+        "--dns-servers",
+        &dns_flag,
+        "--resolve",
+        &format!("a.test:{p1}:127.0.0.1"),
+        "--resolve",
+        &format!("A.TEST:{p2}:127.0.0.2"),
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert_eq!(lines[0]["hops"][0]["remote_addr"], one.addr().to_string());
+    assert_eq!(lines[1]["hops"][0]["remote_addr"], two.addr().to_string());
+
+    // A later entry for the same HOST:PORT replaces the earlier; -HOST:PORT drops it.
+    let run = nettrace(&[
+        &url1,
+        "--dns-servers",
+        &dns_flag,
+        "--resolve",
+        &format!("a.test:{p1}:127.0.0.9"),
+        "--resolve",
+        &format!("a.test:{p1}:127.0.0.1"),
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = nettrace(&[
+        &url1,
+        "--dns-servers",
+        &dns_flag,
+        "--resolve",
+        &format!("a.test:{p1}:127.0.0.1"),
+        "--resolve",
+        &format!("-a.test:{p1}"),
+    ])
+    .await;
+    assert_eq!(run.code, 6, "{}{}", run.stdout, run.stderr);
+
+    // "*" is any host at that port.
+    let run = nettrace(&[
+        &url1,
+        "--dns-servers",
+        &dns_flag,
+        "--resolve",
+        &format!("*:{p1}:127.0.0.1"),
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    // Bad entries: usage errors (2), one line that says what is wrong.
+    for bad in [
+        "a.test",
+        "a.test:80",
+        "a.test:80:",
+        "a.test:99999:127.0.0.1",
+        "a.test:80:127.0.0.1,nope",
+        "a.test:80:[::1",
+        ":80:127.0.0.1",
+    ] {
+        let run = nettrace(&[&url1, "--resolve", bad]).await;
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .starts_with("nettrace: --resolve wants HOST:PORT:ADDR"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+    }
+}
+
+#[tokio::test]
+async fn a_resolve_address_list_sets_up_a_dual_stack_race() {
+    // A server on [::1]:P while 127.0.0.1:P refuses.
+    let server = loop {
+        let server = HttpServer::plain("::1").await;
+        if std::net::TcpListener::bind(("127.0.0.1", server.addr().port())).is_ok() {
+            break server;
+        }
+    };
+    let port = server.addr().port();
+    let url = format!("http://race.test:{port}/");
+    for list in ["127.0.0.1,::1", "127.0.0.1,[::1]"] {
+        let entry = format!("race.test:{port}:{list}");
+        let run = nettrace(&[&url, "--json", "--resolve", &entry]).await;
+        assert_eq!(run.code, 0, "{list}: {}{}", run.stdout, run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).unwrap();
+        let attempts = v["hops"][0]["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 2, "{}", v["hops"][0]);
+        // The order given is kept, as for a DNS answer from --resolve.
+        assert_eq!(attempts[0]["addr"], format!("127.0.0.1:{port}"));
+        assert_eq!(attempts[0]["outcome"], "failed");
+        assert_eq!(attempts[1]["addr"], format!("[::1]:{port}"));
+        assert_eq!(attempts[1]["outcome"], "connected");
+        assert_eq!(
+            v["hops"][0]["dns"]["addrs"],
+            serde_json::json!(["127.0.0.1", "::1"])
+        );
+        if let Some(curl) = curl(&["-sS", "-o", "/dev/null", &url, "--resolve", &entry]).await {
+            assert_eq!(curl.code, 0, "curl {list}: {}", curl.stderr);
+        }
+    }
+}
+
+/// A TCP server that accepts connections and never says a word: a TLS handshake with
+/// it never ends.
+async fn mute_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn tls_failures_have_curls_exit_codes_and_read_as_text() {
+    let ca = TestCa::new();
+    let other = TestCa::new();
+    let server = HttpServer::tls("127.0.0.1", &ca, &[b"http/1.1"]).await;
+    let dir = TempDir::new("tls-codes");
+    let other_pem = dir.path("other.pem");
+    std::fs::write(&other_pem, other.ca_pem()).unwrap();
+    let ca_pem = dir.path("ca.pem");
+    std::fs::write(&ca_pem, ca.ca_pem()).unwrap();
+    let port = server.addr().port();
+    let no_debug = |text: &str| {
+        for debug in [
+            "Other(",
+            "OtherError",
+            "DnsName(",
+            "UnknownIssuer",
+            "Context {",
+        ] {
+            assert!(!text.contains(debug), "Rust Debug text {debug:?} in {text}");
+        }
+    };
+
+    // Not signed by a trusted CA (one with the same name signed it, so webpki reports a
+    // bad signature rather than an unknown issuer): 60, as curl.
+    let url = format!("https://localhost:{port}/");
+    let resolve = resolve_flag("localhost", server.addr());
+    let run = nettrace(&[&url, "--resolve", &resolve, "--cacert", &other_pem]).await;
+    assert_eq!(run.code, 60, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("nettrace: TLS handshake with localhost failed: invalid peer certificate: bad signature"),
+        "{}",
+        run.stderr
+    );
+    no_debug(&run.stderr);
+    no_debug(&run.stdout);
+    let json = nettrace(&[
+        &url,
+        "--resolve",
+        &resolve,
+        "--cacert",
+        &other_pem,
+        "--json",
+    ])
+    .await;
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["error"]["exit_code"], 60);
+    assert_eq!(v["error"]["kind"], "tls_certificate");
+    let tls_error = v["hops"][0]["tls"]["error"].as_str().unwrap();
+    assert!(tls_error.contains("bad signature"), "{tls_error}");
+    no_debug(tls_error);
+    if let Some(curl) = curl(&["-sS", &url, "--resolve", &resolve, "--cacert", &other_pem]).await {
+        assert_eq!(curl.code, 60, "{}", curl.stderr);
+    }
+    // Without --cacert (the built-in roots), the issuer is unknown: 60 too.
+    let run = nettrace(&[&url, "--resolve", &resolve]).await;
+    assert_eq!(run.code, 60, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("invalid peer certificate: unknown issuer"),
+        "{}",
+        run.stderr
+    );
+    no_debug(&run.stderr);
+    if let Some(curl) = curl(&["-sS", &url, "--resolve", &resolve]).await {
+        assert_eq!(curl.code, 60, "{}", curl.stderr);
+    }
+
+    // A name the certificate does not cover: 60, with the names it does cover.
+    let wrong = format!("https://wrong.test:{port}/");
+    let wrong_resolve = resolve_flag("wrong.test", server.addr());
+    let run = nettrace(&[&wrong, "--resolve", &wrong_resolve, "--cacert", &ca_pem]).await;
+    assert_eq!(run.code, 60, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not valid for wrong.test"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("localhost"), "{}", run.stderr);
+    no_debug(&run.stderr);
+    no_debug(&run.stdout);
+    if let Some(curl) = curl(&[
+        "-sS",
+        &wrong,
+        "--resolve",
+        &wrong_resolve,
+        "--cacert",
+        &ca_pem,
+    ])
+    .await
+    {
+        assert_eq!(curl.code, 60, "{}", curl.stderr);
+    }
+
+    // Another TLS failure (the server speaks plain HTTP): 35.
+    let plain = HttpServer::plain("127.0.0.1").await;
+    let url = format!("https://localhost:{}/", plain.addr().port());
+    let resolve = resolve_flag("localhost", plain.addr());
+    let run = nettrace(&[&url, "--resolve", &resolve, "--cacert", &ca_pem]).await;
+    assert_eq!(run.code, 35, "{}", run.stderr);
+    no_debug(&run.stderr);
+    if let Some(curl) = curl(&["-sS", &url, "--resolve", &resolve, "--cacert", &ca_pem]).await {
+        assert_eq!(curl.code, 35, "{}", curl.stderr);
+    }
+
+    // A handshake that never ends: 28 once --connect-timeout is up, as curl.
+    let mute = mute_server().await;
+    let url = format!("https://localhost:{}/", mute.port());
+    let resolve = resolve_flag("localhost", mute);
+    let started = Instant::now();
+    let run = nettrace(&[&url, "--resolve", &resolve, "--connect-timeout", "0.5"]).await;
+    assert_eq!(run.code, 28, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr
+            .starts_with("nettrace: TLS handshake with localhost timed out"),
+        "{}",
+        run.stderr
+    );
+    if let Some(curl) = curl(&[
+        "-sS",
+        &url,
+        "--resolve",
+        &resolve,
+        "--connect-timeout",
+        "0.5",
+    ])
+    .await
+    {
+        assert_eq!(curl.code, 28, "{}", curl.stderr);
+    }
+}
+
+#[tokio::test]
+async fn http2_falls_back_on_http_and_prior_knowledge_is_its_own_flag() {
+    // --http2 on http:// against an HTTP/1.1-only server works, in HTTP/1.1, as curl's.
+    let (addr, _) = echo_server("127.0.0.1").await;
+    let url = format!("http://{addr}/h2");
+    let run = nettrace(&[&url, "--http2", "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["hops"][0]["http_version"], "HTTP/1.1");
+    if let Some(curl) = curl(&["-sS", "-o", "/dev/null", &url, "--http2"]).await {
+        assert_eq!(curl.code, 0, "{}", curl.stderr);
+    }
+    // Prior knowledge against that server fails, as curl's does.
+    let run = nettrace(&[&url, "--http2-prior-knowledge"]).await;
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    if let Some(curl) = curl(&["-sS", "-o", "/dev/null", &url, "--http2-prior-knowledge"]).await {
+        assert_ne!(curl.code, 0, "{}", curl.stderr);
+    }
+    // ... and speaks h2c to a server that can.
+    let h2c = HttpServer::plain("127.0.0.1").await;
+    let url = format!("http://{}/h2c", h2c.addr());
+    let run = nettrace(&[&url, "--http2-prior-knowledge", "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["hops"][0]["http_version"], "HTTP/2.0");
+
+    // Over TLS, --http2 offers h2 and http/1.1: an HTTP/1.1-only server is fine.
+    let ca = TestCa::new();
+    let tls = HttpServer::tls("127.0.0.1", &ca, &[b"http/1.1"]).await;
+    let url = format!("https://localhost:{}/", tls.addr().port());
+    let resolve = resolve_flag("localhost", tls.addr());
+    let run = nettrace(&[&url, "-k", "--resolve", &resolve, "--http2", "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["hops"][0]["tls"]["alpn"], "http/1.1");
+    // --http1.1 and the HTTP/2 flags exclude each other.
+    let run = nettrace(&[&url, "--http1.1", "--http2-prior-knowledge"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn zero_timeouts_mean_no_limit_and_bad_values_are_usage_errors() {
+    let server = HttpServer::plain("127.0.0.1").await;
+    server.set_delay(Duration::from_millis(300));
+    let url = format!("http://{}/slow", server.addr());
+    for flags in [
+        &["-m", "0"][..],
+        &["--connect-timeout", "0"],
+        &["-m", "0", "--connect-timeout", "0"],
+    ] {
+        let mut args = vec![url.as_str()];
+        args.extend(flags);
+        let run = nettrace(&args).await;
+        assert_eq!(run.code, 0, "{flags:?}: {}", run.stderr);
+        let mut args = vec!["-sS", "-o", "/dev/null", url.as_str()];
+        args.extend(flags);
+        if let Some(curl) = curl(&args).await {
+            assert_eq!(curl.code, 0, "curl {flags:?}: {}", curl.stderr);
+        }
+    }
+    for flags in [
+        &["--attempt-delay", "0"][..],
+        &["--attempt-delay", "99999"],
+        &["--happy-eyeballs-timeout-ms", "9"],
+        &["--happy-eyeballs-timeout-ms", "2001"],
+        &["-m", "-1"],
+        &["--connect-timeout", "NaN"],
+        &["--dns-servers", "127.0.0.1:x"],
+    ] {
+        let mut args = vec![url.as_str()];
+        args.extend(flags);
+        let run = nettrace(&args).await;
+        assert_eq!(run.code, 2, "{flags:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{flags:?}: {}", run.stdout);
+    }
+    for flags in [
+        &["--attempt-delay", "10"][..],
+        &["--happy-eyeballs-timeout-ms", "2000"],
+    ] {
+        let mut args = vec![url.as_str()];
+        args.extend(flags);
+        let run = nettrace(&args).await;
+        assert_eq!(run.code, 0, "{flags:?}: {}", run.stderr);
+    }
+}
+
+#[tokio::test]
+async fn dns_servers_take_a_list_and_a_silent_server_is_could_not_resolve() {
+    let dns = DnsServer::start().await;
+    let server = HttpServer::plain("127.0.0.1").await;
+    dns.insert("listed.test", Entry::new().a("127.0.0.1"));
+    dns.insert("mute.test", Entry::new().reply(Reply::Silent));
+    let url = format!("http://listed.test:{}/", server.addr().port());
+    let one = dns.addr().to_string();
+    let two = format!("{one},{one}");
+    for flags in [
+        ["--dns-servers", one.as_str()],
+        ["--dns-server", &one],
+        ["--dns-servers", &two],
+    ] {
+        let run = nettrace(&[&url, flags[0], flags[1]]).await;
+        assert_eq!(run.code, 0, "{flags:?}: {}", run.stderr);
+    }
+
+    // No timeout given: the resolver gives up on its own (2 s per query, asked twice)
+    // and that is "could not resolve" (6), as curl's resolver failing, not a timeout.
+    let started = Instant::now();
+    let run = nettrace(&["http://mute.test/", "--dns-servers", &one]).await;
+    let took = started.elapsed();
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("nettrace: could not resolve host"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(12),
+        "{took:?}"
+    );
+    // With a shorter --connect-timeout, that limit ends it: a timeout (28).
+    let run = nettrace(&[
+        "http://mute.test/",
+        "--dns-servers",
+        &one,
+        "--connect-timeout",
+        "0.5",
+    ])
+    .await;
+    assert_eq!(run.code, 28, "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_url_with_a_subcommand_is_a_usage_error() {
+    let live = Live::on("127.0.0.1").await;
+    let target = live.addr.to_string();
+    for args in [
+        &["http://a.test/", "dial", &target][..],
+        &["http://a.test/", "demo"],
+        &["dial", &target, "http://a.test/"],
+    ] {
+        let run = nettrace(args).await;
+        assert_eq!(run.code, 2, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+}
+
+#[tokio::test]
+async fn silent_hides_messages_and_show_error_brings_errors_back() {
+    let dead = refused("127.0.0.1");
+    let url = format!("http://{dead}/");
+    let run = nettrace(&[&url, "-s"]).await;
+    assert_eq!(run.code, 7);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let run = nettrace(&[&url, "-sS"]).await;
+    assert_eq!(run.code, 7);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("nettrace: could not connect"),
+        "{}",
+        run.stderr
+    );
+    if let Some(curl) = curl(&[&url, "-s"]).await {
+        assert_eq!((curl.code, curl.stderr.as_str()), (7, ""));
+    }
+
+    // With the body on stdout the waterfall goes to stderr; -s keeps it off.
+    let server = HttpServer::plain("127.0.0.1").await;
+    let url = format!("http://{}/quiet", server.addr());
+    let run = nettrace(&[&url, "-o", "-", "-s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "hello from /quiet");
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let run = nettrace(&[&url, "-o", "-"]).await;
+    assert!(run.stderr.contains("TCP connect"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn several_urls_share_one_pool_and_exit_as_the_last_one() {
+    let (addr, connections) = echo_server("127.0.0.1").await;
+    let first = format!("http://{addr}/one");
+    let second = format!("http://{addr}/two");
+    let run = nettrace(&[&first, &second, "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert_eq!(lines[0]["hops"][0]["url"], first);
+    assert_eq!(lines[0]["hops"][0]["reused"], false);
+    assert_eq!(lines[1]["hops"][0]["url"], second);
+    assert_eq!(lines[1]["hops"][0]["reused"], true);
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // The waterfall: one block per URL, in order.
+    let run = nettrace(&[&first, &second]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let at = |needle: &str| {
+        run.stdout
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {}", run.stdout))
+    };
+    assert!(at(&format!("GET {first}")) < at(&format!("GET {second}")));
+
+    // The exit code is the last URL's, as curl's (a failure then a success is 0).
+    let dead = format!("http://{}/", refused("127.0.0.1"));
+    for (urls, want) in [
+        ([dead.as_str(), first.as_str()], 0),
+        ([first.as_str(), dead.as_str()], 7),
+    ] {
+        let run = nettrace(&urls).await;
+        assert_eq!(run.code, want, "{urls:?}: {}", run.stderr);
+        if let Some(curl) =
+            curl(&["-s", "-o", "/dev/null", "-o", "/dev/null", urls[0], urls[1]]).await
+        {
+            assert_eq!(curl.code, want, "curl {urls:?}");
+        }
+    }
+
+    // -o pairs with the URLs in order.
+    let dir = TempDir::new("several");
+    let (a, b) = (dir.path("a"), dir.path("b"));
+    let run = nettrace(&[&first, &second, "-o", &a, "-o", &b]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(std::fs::read_to_string(&a).unwrap().starts_with("GET\n"));
+    assert!(std::fs::read_to_string(&b).unwrap().starts_with("GET\n"));
 }

@@ -380,10 +380,7 @@ impl Collector {
                     version: ev.version.map(str::to_owned),
                     alpn: ev.alpn.map(|a| String::from_utf8_lossy(a).into_owned()),
                     cipher: ev.cipher.map(str::to_owned),
-                    error: ev.error.map(|e| match std::error::Error::source(e) {
-                        Some(inner) => inner.to_string(),
-                        None => e.to_string(),
-                    }),
+                    error: ev.error.map(crate::tls_text::describe),
                     // The handshake was abandoned (the request went away).
                     cancelled: ev
                         .error

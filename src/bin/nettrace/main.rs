@@ -13,15 +13,14 @@ mod parse;
 mod progress;
 mod render;
 mod run;
+mod tls_text;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
-
 use crate::args::{Cli, Command, CommonArgs, HttpArgs};
-use crate::run::Report;
+use crate::run::{Report, Session};
 
 /// Writes one line to stderr; a closed stderr is not worth a panic.
 macro_rules! say {
@@ -35,7 +34,7 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         say!("nettrace: internal error: {info}");
     }));
-    let cli = Cli::parse();
+    let cli = Cli::parse_all();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -51,12 +50,12 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> u8 {
     let origin = Instant::now();
-    let (report, common, http_args) = match cli.command {
+    match cli.command {
         Some(Command::Dial { target, common }) => {
             let common = common.merged(&cli.common);
             collect::set_verbose(common.verbose);
             let report = run::dial(&target, &common, origin).await;
-            (report, common, HttpArgs::default())
+            finish(vec![report], &common, &HttpArgs::default())
         }
         Some(Command::Demo { common }) => {
             let mut common = common.merged(&cli.common);
@@ -88,31 +87,100 @@ async fn run(cli: Cli) -> u8 {
                     };
                 }
             }
-            let report = run::http(&demo.url, &http_args, &common, origin).await;
-            (report, common, http_args)
+            urls(std::slice::from_ref(&demo.url), &http_args, &common, origin).await
         }
         None => {
-            let url = cli.url.unwrap_or_default();
             collect::set_verbose(cli.common.verbose);
-            let report = run::http(&url, &cli.http, &cli.common, origin).await;
-            (report, cli.common, cli.http)
-        }
-    };
-    output(&report, &common, &http_args)
-}
-
-/// Prints the report and returns the exit code.
-fn output(report: &Report, common: &CommonArgs, http: &HttpArgs) -> u8 {
-    let code = report.error.as_ref().map_or(0, |e| e.code);
-    if let Some(path) = &common.trace_out {
-        let trace = export::chrome_trace(report);
-        if let Err(err) = std::fs::write(path, trace.to_string()) {
-            say!("nettrace: could not write {}: {err}", path.display());
-            return 23;
+            urls(&cli.urls, &cli.http, &cli.common, origin).await
         }
     }
-    let body_on_stdout = http.output.as_deref() == Some("-");
+}
+
+/// Requests each URL in turn with one [`Session`] (one pool), printing each report as
+/// its URL ends. The exit code is the last URL's, as curl's.
+async fn urls(urls: &[String], http: &HttpArgs, common: &CommonArgs, origin: Instant) -> u8 {
+    let mut session = match Session::new(http, common) {
+        Ok(session) => session,
+        Err(failure) => {
+            let report = Report {
+                error: Some(failure),
+                ..Report::default()
+            };
+            return finish(vec![report], common, http);
+        }
+    };
+    let mut reports = Vec::new();
+    let mut code = 0;
+    for (i, url) in urls.iter().enumerate() {
+        let output = http.output.get(i).map(String::as_str);
+        let report = session.http(url, output, origin).await;
+        match print(&report, common, output == Some("-"), http.head) {
+            Printed::Code(c) => code = c,
+            Printed::Stop(c) => {
+                reports.push(report);
+                code = c;
+                break;
+            }
+        }
+        reports.push(report);
+    }
+    match trace_out(reports, common) {
+        Some(failed) => failed,
+        None => code,
+    }
+}
+
+/// Prints the reports of a run with one target and returns the exit code.
+fn finish(reports: Vec<Report>, common: &CommonArgs, http: &HttpArgs) -> u8 {
+    let mut code = 0;
+    let body_on_stdout = http.output.first().map(String::as_str) == Some("-");
+    for report in &reports {
+        match print(report, common, body_on_stdout, http.head) {
+            Printed::Code(c) => code = c,
+            Printed::Stop(c) => {
+                code = c;
+                break;
+            }
+        }
+    }
+    trace_out(reports, common).unwrap_or(code)
+}
+
+/// Writes `--trace-out` with the hops of every report, in order; `Some(23)` if it could
+/// not be written.
+fn trace_out(reports: Vec<Report>, common: &CommonArgs) -> Option<u8> {
+    let path = common.trace_out.as_ref()?;
+    let mut all = Report::default();
+    for report in reports {
+        all.mode = report.mode;
+        all.hops.extend(report.hops);
+        all.error = report.error.or(all.error);
+    }
+    let trace = export::chrome_trace(&all);
+    match std::fs::write(path, trace.to_string()) {
+        Ok(()) => None,
+        Err(err) => {
+            if common.show_errors() {
+                say!("nettrace: could not write {}: {err}", path.display());
+            }
+            Some(23)
+        }
+    }
+}
+
+/// How printing a report ended.
+enum Printed {
+    /// With this exit code; go on with the next URL.
+    Code(u8),
+    /// With this exit code, and nobody reads the output any more: stop.
+    Stop(u8),
+}
+
+/// Prints one report: the waterfall, or one line of JSON, and the error message.
+fn print(report: &Report, common: &CommonArgs, body_on_stdout: bool, head: bool) -> Printed {
+    let code = report.error.as_ref().map_or(0, |e| e.code);
     let text = if common.json {
+        // One compact object per line, so several URLs make JSON Lines.
         format!("{}\n", export::json(report))
     } else {
         let color = !common.no_color
@@ -123,10 +191,15 @@ fn output(report: &Report, common: &CommonArgs, http: &HttpArgs) -> u8 {
                 std::io::stdout().is_terminal()
             };
         let width = render::terminal_width(if body_on_stdout { 2 } else { 1 });
-        render::waterfall(report, render::Style { color, width }, http.head)
+        render::waterfall(report, render::Style { color, width }, head)
     };
     let written = if body_on_stdout {
-        std::io::stderr().write_all(text.as_bytes())
+        // -s: nothing but errors (with -S) on stderr.
+        if common.silent {
+            Ok(())
+        } else {
+            std::io::stderr().write_all(text.as_bytes())
+        }
     } else {
         let mut stdout = std::io::stdout().lock();
         stdout
@@ -135,16 +208,16 @@ fn output(report: &Report, common: &CommonArgs, http: &HttpArgs) -> u8 {
     };
     if let Err(err) = written {
         if err.kind() == std::io::ErrorKind::BrokenPipe {
-            return 0;
+            return Printed::Stop(0);
         }
-        return 23;
+        return Printed::Stop(23);
     }
     match &report.error {
-        Some(failure) if failure.kind == "broken_pipe" => 0,
-        Some(failure) if !common.json => {
+        Some(failure) if failure.kind == "broken_pipe" => Printed::Stop(0),
+        Some(failure) if !common.json && common.show_errors() => {
             say!("nettrace: {}", failure.message);
-            code
+            Printed::Code(code)
         }
-        _ => code,
+        _ => Printed::Code(code),
     }
 }

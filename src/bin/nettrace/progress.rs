@@ -22,14 +22,14 @@ pub(crate) struct Progress {
 
 impl Progress {
     /// A progress line for a body of the length in `headers` (if they say it), shown
-    /// only when stderr is a terminal.
-    pub(crate) fn new(headers: &HeaderMap) -> Progress {
+    /// only when `shown` (not with `-s`) and stderr is a terminal.
+    pub(crate) fn new(headers: &HeaderMap, shown: bool) -> Progress {
         let total = headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         Progress {
-            enabled: std::io::stderr().is_terminal(),
+            enabled: shown && std::io::stderr().is_terminal(),
             total,
             started: Instant::now(),
             drawn: None,
