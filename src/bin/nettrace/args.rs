@@ -154,6 +154,16 @@ pub(crate) struct CommonArgs {
     /// Never colour the output (also when NO_COLOR is set).
     #[arg(long = "no-color")]
     pub(crate) no_color: bool,
+
+    /// Print FORMAT after the run, as curl's -w: %{http_code}, %{time_total}, %{json}, …
+    /// (docs/CLI.md); @FILE reads it from FILE. The waterfall then goes to stderr.
+    #[arg(
+        short = 'w',
+        long = "write-out",
+        value_name = "FORMAT",
+        conflicts_with = "json"
+    )]
+    pub(crate) write_out: Option<String>,
 }
 
 impl CommonArgs {
@@ -169,6 +179,7 @@ impl CommonArgs {
         self.json |= top.json;
         self.trace_out = self.trace_out.or_else(|| top.trace_out.clone());
         self.no_color |= top.no_color;
+        self.write_out = self.write_out.or_else(|| top.write_out.clone());
         self
     }
 }

@@ -12,6 +12,7 @@ mod export;
 mod parse;
 mod render;
 mod run;
+mod writeout;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -136,19 +137,21 @@ fn output(report: &Report, common: &CommonArgs, http: &HttpArgs) -> u8 {
         }
     }
     let body_on_stdout = http.output.as_deref() == Some("-");
+    // With -w, stdout carries what curl's would (the body with -o -, then -w's text).
+    let waterfall_on_stderr = body_on_stdout || common.write_out.is_some();
     let text = if common.json {
         format!("{}\n", export::json(report))
     } else {
         let color = !common.no_color
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && if body_on_stdout {
+            && if waterfall_on_stderr {
                 std::io::stderr().is_terminal()
             } else {
                 std::io::stdout().is_terminal()
             };
         render::waterfall(report, render::Style { color }, http.head)
     };
-    let written = if body_on_stdout {
+    let mut written = if waterfall_on_stderr {
         std::io::stderr().write_all(text.as_bytes())
     } else {
         let mut stdout = std::io::stdout().lock();
@@ -156,6 +159,9 @@ fn output(report: &Report, common: &CommonArgs, http: &HttpArgs) -> u8 {
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
     };
+    if let (Ok(()), Some(format)) = (&written, &common.write_out) {
+        written = writeout::print(format, report, 0, http.output.as_deref());
+    }
     if let Err(err) = written {
         if err.kind() == std::io::ErrorKind::BrokenPipe {
             return 0;
