@@ -10,6 +10,8 @@ mod http_server;
 #[allow(dead_code)]
 #[path = "support/net.rs"]
 mod net;
+#[path = "cli/writeout.rs"]
+mod writeout;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -241,6 +241,16 @@ pub(crate) struct CommonArgs {
     /// Never colour the output (also when NO_COLOR is set).
     #[arg(long = "no-color")]
     pub(crate) no_color: bool,
+
+    /// Print FORMAT after the run, as curl's -w: %{http_code}, %{time_total}, %{json}, …
+    /// (docs/CLI.md); @FILE reads it from FILE. The waterfall then goes to stderr.
+    #[arg(
+        short = 'w',
+        long = "write-out",
+        value_name = "FORMAT",
+        conflicts_with = "json"
+    )]
+    pub(crate) write_out: Option<String>,
 }
 
 impl CommonArgs {
@@ -260,6 +270,7 @@ impl CommonArgs {
         self.no_color |= top.no_color;
         self.silent |= top.silent;
         self.show_error |= top.show_error;
+        self.write_out = self.write_out.or_else(|| top.write_out.clone());
         self
     }
 

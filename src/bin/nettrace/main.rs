@@ -14,6 +14,7 @@ mod progress;
 mod render;
 mod run;
 mod tls_text;
+mod writeout;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -114,7 +115,7 @@ async fn urls(urls: &[String], http: &HttpArgs, common: &CommonArgs, origin: Ins
     for (i, url) in urls.iter().enumerate() {
         let output = http.output.get(i).map(String::as_str);
         let report = session.http(url, output, origin).await;
-        match print(&report, common, output == Some("-"), http.head) {
+        match print(&report, common, Target { urlnum: i, output }, http.head) {
             Printed::Code(c) => code = c,
             Printed::Stop(c) => {
                 reports.push(report);
@@ -133,9 +134,9 @@ async fn urls(urls: &[String], http: &HttpArgs, common: &CommonArgs, origin: Ins
 /// Prints the reports of a run with one target and returns the exit code.
 fn finish(reports: Vec<Report>, common: &CommonArgs, http: &HttpArgs) -> u8 {
     let mut code = 0;
-    let body_on_stdout = http.output.first().map(String::as_str) == Some("-");
-    for report in &reports {
-        match print(report, common, body_on_stdout, http.head) {
+    for (urlnum, report) in reports.iter().enumerate() {
+        let output = http.output.get(urlnum).map(String::as_str);
+        match print(report, common, Target { urlnum, output }, http.head) {
             Printed::Code(c) => code = c,
             Printed::Stop(c) => {
                 code = c;
@@ -176,16 +177,26 @@ enum Printed {
     Stop(u8),
 }
 
-/// Prints one report: the waterfall, or one line of JSON, and the error message.
-fn print(report: &Report, common: &CommonArgs, body_on_stdout: bool, head: bool) -> Printed {
+/// What one report is printed with: its URL's number and `-o` output.
+struct Target<'a> {
+    urlnum: usize,
+    output: Option<&'a str>,
+}
+
+/// Prints one report: the waterfall, or one line of JSON, `-w`'s text, and the error
+/// message.
+fn print(report: &Report, common: &CommonArgs, target: Target<'_>, head: bool) -> Printed {
     let code = report.error.as_ref().map_or(0, |e| e.code);
+    let body_on_stdout = target.output == Some("-");
+    // With -w, stdout carries what curl's would (the body with -o -, then -w's text).
+    let waterfall_on_stderr = body_on_stdout || common.write_out.is_some();
     let text = if common.json {
         // One compact object per line, so several URLs make JSON Lines.
         format!("{}\n", export::json(report))
     } else {
         let color = !common.no_color
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && if body_on_stdout {
+            && if waterfall_on_stderr {
                 std::io::stderr().is_terminal()
             } else {
                 std::io::stdout().is_terminal()
@@ -193,7 +204,7 @@ fn print(report: &Report, common: &CommonArgs, body_on_stdout: bool, head: bool)
         let width = render::terminal_width(if body_on_stdout { 2 } else { 1 });
         render::waterfall(report, render::Style { color, width }, head)
     };
-    let written = if body_on_stdout {
+    let mut written = if waterfall_on_stderr {
         // -s: nothing but errors (with -S) on stderr.
         if common.silent {
             Ok(())
@@ -206,6 +217,9 @@ fn print(report: &Report, common: &CommonArgs, body_on_stdout: bool, head: bool)
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
     };
+    if let (Ok(()), Some(format)) = (&written, &common.write_out) {
+        written = writeout::print(format, report, target.urlnum, target.output);
+    }
     if let Err(err) = written {
         if err.kind() == std::io::ErrorKind::BrokenPipe {
             return Printed::Stop(0);
