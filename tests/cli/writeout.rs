@@ -331,3 +331,32 @@ async fn write_out_of_a_dial() {
     assert_eq!(head, format!("127.0.0.1 {} 1 000", target.port()));
     assert!(secs(time) > 0.0);
 }
+
+#[tokio::test]
+async fn write_out_runs_once_per_url_with_its_number_as_curls() {
+    let server = HttpServer::plain("127.0.0.1").await;
+    let first = format!("http://wo.test:{}/a", server.addr().port());
+    let second = format!("http://wo.test:{}/b", server.addr().port());
+    let resolve = resolve_flag("wo.test", server.addr());
+    let format = "%{urlnum} %{url_effective} %{num_connects}\\n";
+    let null = "/dev/null";
+    let args = [
+        &first,
+        "-o",
+        null,
+        &second,
+        "-o",
+        null,
+        "--resolve",
+        &resolve,
+        "-w",
+        format,
+    ];
+    let ours = nettrace(&args).await;
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    // The second request reuses the first's connection: no new connect.
+    assert_eq!(ours.stdout, format!("0 {first} 1\n1 {second} 0\n"));
+    if let Some(theirs) = curl(&args).await {
+        assert_eq!(ours.stdout, theirs.stdout);
+    }
+}
