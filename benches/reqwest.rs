@@ -100,6 +100,14 @@ fn keepalive(c: &mut Criterion) {
         .connector_layer(ConnectLayer::new())
         .build()
         .unwrap();
+    // reqwest's own cost of any connector layer (it boxes its connector, and hyper-util
+    // clones the connector for every request, pooled or not), to tell it from ours.
+    let identity = reqwest::Client::builder()
+        .no_proxy()
+        .resolve("bench.test", addr)
+        .connector_layer(tower_layer::Identity::new())
+        .build()
+        .unwrap();
     let count = Arc::new(AtomicUsize::new(0));
     let trace = counting_trace(&count);
 
@@ -134,7 +142,7 @@ fn keepalive(c: &mut Criterion) {
         0,
         "the traced runs reused the connection"
     );
-    paired(&rt, &plain, &adapted, &trace, &url);
+    paired(&rt, [&plain, &adapted, &identity], &trace, &url);
     support::print_rate_ratios(
         "reqwest_keepalive_get",
         "reqwest",
@@ -143,11 +151,11 @@ fn keepalive(c: &mut Criterion) {
 }
 
 /// Rate ratios from side-by-side rounds of 500 requests each (plain, adapted, plain again,
-/// adapted with a trace), 21 rounds; see `support::paired`.
+/// adapted with a trace, plain with an identity connector layer), 21 rounds; see
+/// `support::paired`.
 fn paired(
     rt: &tokio::runtime::Runtime,
-    plain: &reqwest::Client,
-    adapted: &reqwest::Client,
+    [plain, adapted, identity]: [&reqwest::Client; 3],
     trace: &NetTrace,
     url: &str,
 ) {
@@ -175,6 +183,7 @@ fn paired(
             // A/A: the baseline again, to show how far identical work drifts.
             batch! { get(plain, url).await; },
             batch! { nettrace::with_trace(trace.clone(), get(adapted, url)).await; },
+            batch! { get(identity, url).await; },
         ],
     );
     println!("\nreqwest_keepalive_get: paired rate ratio to reqwest, median of {ROUNDS} rounds");
@@ -184,6 +193,7 @@ fn paired(
         ratios[0]
     );
     println!("  nettrace_traced              {:.3}", ratios[2]);
+    println!("  reqwest + identity layer     {:.3}", ratios[3]);
 }
 
 criterion_group!(benches, keepalive);

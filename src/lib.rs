@@ -186,3 +186,9 @@ pub mod __private {
 #[cfg(all(doctest, feature = "http", feature = "tls", feature = "tracing"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// Compiles the guide's examples as doctests. (Its reqwest section needs feature
+/// `reqwest`.)
+#[cfg(all(doctest, feature = "reqwest"))]
+#[doc = include_str!("../docs/GUIDE.md")]
+pub struct GuideDoctests;

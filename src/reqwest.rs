@@ -99,6 +99,9 @@ type BoxError = Box<dyn Error + Send + Sync>;
 /// [`Cancelled`](crate::ResolveErrorKind::Cancelled).
 ///
 /// The addresses go to reqwest with port 0, which reqwest replaces with the URL's port.
+/// A failed lookup fails the request with reqwest's `is_connect()` error, with the
+/// [`ResolveError`](crate::ResolveError) among its causes
+/// ([`source`](std::error::Error::source)).
 ///
 /// # Examples
 ///

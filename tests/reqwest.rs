@@ -310,6 +310,18 @@ async fn nxdomain_is_a_connect_error_with_one_failed_lookup() {
         .await
         .unwrap_err();
     assert!(err.is_connect(), "{err:?}");
+    // The resolver's own error is among the causes.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    let mut found = None;
+    while let Some(e) = cause {
+        found = found.or(e.downcast_ref::<nettrace::ResolveError>());
+        cause = e.source();
+    }
+    assert_eq!(
+        found.map(|e| e.kind()),
+        Some(ResolveErrorKind::NotFound),
+        "{err:?}"
+    );
     log.assert_pairs();
 
     let dns_dones: Vec<Ev> = log
