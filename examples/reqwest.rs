@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use nettrace::reqwest::{ConnectLayer, Resolver};
 use nettrace::{ConnectOutcome, NetTrace};
 
-#[allow(dead_code, unreachable_pub)]
+// The tests' DNS server; it allows its own unused items.
 #[path = "../tests/support/dns.rs"]
 mod dns;
 

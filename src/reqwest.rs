@@ -10,8 +10,8 @@
 //!   address family and [`DnsDone`](crate::DnsDone), with `coalesced` set when concurrent
 //!   requests shared the lookup;
 //! - its connection setup (DNS, TCP and TLS as one phase):
-//!   [`ConnectionSetupStart`](crate::ConnectionSetupStart) and
-//!   [`ConnectionSetupDone`](crate::ConnectionSetupDone), with the peer address.
+//!   [`ConnectionSetupStart`] and
+//!   [`ConnectionSetupDone`], with the peer address.
 //!
 //! What it cannot report: each Happy Eyeballs attempt and the TLS handshake's phases,
 //! since hyper-util's `HttpConnector` inside reqwest makes them (use
@@ -86,7 +86,7 @@ use crate::trace::{
 /// The error type reqwest's connector and resolver use.
 type BoxError = Box<dyn Error + Send + Sync>;
 
-/// A [`reqwest::dns::Resolve`](::reqwest::dns::Resolve) that looks names up through the
+/// A [`reqwest::dns::Resolve`] that looks names up through the
 /// crate's singleflight resolver and reports each lookup to the trace in scope.
 ///
 /// Each time reqwest asks it for a name is one lookup with a [`DialId`] of its own:
