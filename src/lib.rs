@@ -85,6 +85,11 @@
 //! - `http` (implies `hyper`): `HttpClient`,
 //!   `HttpTrace` (Go `httptrace`-style hooks) and curl-compatible
 //!   `Timings`.
+//! - `reqwest`: `nettrace::reqwest`: a `Resolver` for reqwest's
+//!   `ClientBuilder::dns_resolver` (every lookup, coalesced, to the request's trace) and a
+//!   `ConnectLayer` for its `connector_layer` (every connection setup). reqwest is taken
+//!   with `default-features = false`, so no TLS stack comes with it; see
+//!   `docs/GUIDE.md`.
 //! - `tracing`: `NetTrace::tracing()` (and, with `http`, `HttpTrace::tracing()`): every
 //!   lookup, connection attempt, TLS handshake and request as a `tracing` span with
 //!   OpenTelemetry semantic-convention fields.
@@ -97,6 +102,9 @@ mod connector;
 mod dial;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod resolve;
 mod scope;
 #[cfg(feature = "tracing")]
@@ -124,8 +132,8 @@ pub use crate::scope::{current, with_trace, without_trace, Scoped, TraceExt};
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use crate::tls::{TlsConfig, TlsConfigBuilder, TlsConfigError};
 pub use crate::trace::{
-    ConnectDone, ConnectOutcome, ConnectStart, DialId, DnsAnswer, DnsDone, DnsStart, Family,
-    NetTrace,
+    ConnectDone, ConnectOutcome, ConnectStart, ConnectionSetupDone, ConnectionSetupStart, DialId,
+    DnsAnswer, DnsDone, DnsStart, Family, NetTrace,
 };
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
@@ -178,3 +186,9 @@ pub mod __private {
 #[cfg(all(doctest, feature = "http", feature = "tls", feature = "tracing"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// Compiles the guide's examples as doctests. (Its reqwest section needs feature
+/// `reqwest`.)
+#[cfg(all(doctest, feature = "reqwest"))]
+#[doc = include_str!("../docs/GUIDE.md")]
+pub struct GuideDoctests;

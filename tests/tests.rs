@@ -12,6 +12,8 @@ mod happy_eyeballs_v2;
 #[cfg(all(feature = "http", feature = "tls"))]
 mod http;
 mod properties;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod resolve;
 mod send_sync;
 mod sockopts;

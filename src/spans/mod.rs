@@ -45,6 +45,7 @@ impl NetTrace {
     /// |---|---|
     /// | `dns.lookup` | `dns.question.name`, `nettrace.dial_id`; at its end `nettrace.outcome` (`"resolved"`, `"failed"` or `"cancelled"`), `nettrace.coalesced`, `nettrace.dns.answers` (the addresses, comma-separated) or `error.type` (the [`ResolveErrorKind`](crate::ResolveErrorKind) in snake case, such as `"not_found"`) |
     /// | `tcp.connect` | `server.address` (the name the dial looked up, else the IP address), `server.port`, `network.peer.address`, `network.peer.port`, `network.transport` (`"tcp"`), `network.type` (`"ipv4"` or `"ipv6"`), `nettrace.dial_id`, `nettrace.attempt`; at its end `nettrace.outcome` (`"connected"`, `"failed"` or `"cancelled"`) and on failure `error.type` (the [`io::ErrorKind`](std::io::ErrorKind) in snake case, such as `"connection_refused"`) |
+    /// | `http.connection_setup` | OpenTelemetry name (`otel.name`) `HTTP connection_setup {server.address}:{server.port}`, `otel.kind` `"internal"`, `server.address`, `server.port` (the host and port asked for), `nettrace.dial_id`; at its end `nettrace.outcome` (`"connected"`, `"failed"` or `"cancelled"`), `network.peer.address` and `network.peer.port` when the client reports the peer, or on failure `error.type` (as for `tcp.connect`). From [`ConnectionSetupStart`](crate::ConnectionSetupStart), fired by `nettrace::reqwest::ConnectLayer` (feature `reqwest`) |
     /// | `tls.handshake` | `server.address` (the server name), `server.port`, `network.peer.address`, `network.peer.port`, `tls.protocol.name` (`"tls"`), `nettrace.dial_id`; at its end `nettrace.outcome` (`"established"`, `"failed"` or `"cancelled"`), `tls.established`, and `tls.protocol.version` (`"1.3"`), `tls.cipher`, `tls.next_protocol` (ALPN) or `error.type` |
     ///
     /// Each address family's answer ([`DnsAnswer`]) is an event `dns.answer` in its
@@ -156,6 +157,7 @@ enum Key {
     Connect(DialId, usize),
     #[cfg(feature = "tls")]
     Tls(DialId),
+    Setup(DialId),
 }
 
 struct OpenSpan {
@@ -219,7 +221,15 @@ impl Spans {
             .on_dns_answer(move |ev| b.dns_answer(ev))
             .on_dns_done(move |ev| c.dns_done(ev))
             .on_connect_start(move |ev| d.connect_start(ev))
-            .on_connect_done(move |ev| e.connect_done(ev));
+            .on_connect_done(move |ev| e.connect_done(ev))
+            .on_connection_setup_start({
+                let spans = spans.clone();
+                move |ev| spans.setup_start(ev)
+            })
+            .on_connection_setup_done({
+                let spans = spans.clone();
+                move |ev| spans.setup_done(ev)
+            });
         #[cfg(feature = "tls")]
         let trace = {
             let (f, g) = (spans.clone(), spans);
@@ -517,6 +527,7 @@ use self::request::RequestSpan;
 
 #[cfg(feature = "http")]
 mod request;
+mod setup;
 
 #[cfg(test)]
 mod tests {

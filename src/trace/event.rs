@@ -321,3 +321,66 @@ pub struct TlsHandshakeDone<'a> {
     /// here with its rustls error as the source.
     pub error: Option<&'a io::Error>,
 }
+
+/// An HTTP client is about to set up a new connection (DNS, TCP and any TLS, as one
+/// phase), for a client that dials by itself; fired by `nettrace::reqwest::ConnectLayer`
+/// (feature `reqwest`).
+///
+/// A setup has a [`DialId`] of its own. The lookups it makes through
+/// `nettrace::reqwest::Resolver` have ids of their own, and fire between this event and
+/// its [`ConnectionSetupDone`].
+///
+/// # Examples
+///
+/// ```
+/// use nettrace::ConnectionSetupStart;
+///
+/// let trace = nettrace::NetTrace::new().on_connection_setup_start(|e: &ConnectionSetupStart<'_>| {
+///     eprintln!("{}: connecting to {:?}:{:?}", e.dial, e.host, e.port);
+/// });
+/// # drop(trace);
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ConnectionSetupStart<'a> {
+    /// The id of this connection setup.
+    pub dial: DialId,
+    /// The host the client asked to connect to (a name or an IP address), when known.
+    pub host: Option<&'a str>,
+    /// The port the client asked to connect to (the scheme's default if the URL has
+    /// none), when known.
+    pub port: Option<u16>,
+}
+
+/// A connection setup has ended; fired exactly once for every [`ConnectionSetupStart`].
+///
+/// # Examples
+///
+/// ```
+/// use nettrace::{ConnectOutcome, ConnectionSetupDone};
+///
+/// let trace = nettrace::NetTrace::new().on_connection_setup_done(|e: &ConnectionSetupDone<'_>| {
+///     match e.outcome {
+///         ConnectOutcome::Connected => eprintln!("{}: connected to {:?}", e.dial, e.peer),
+///         ConnectOutcome::Failed(err) => eprintln!("{}: failed: {err}", e.dial),
+///         _ => eprintln!("{}: abandoned", e.dial),
+///     }
+/// });
+/// # drop(trace);
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ConnectionSetupDone<'a> {
+    /// The id of this connection setup, as in its [`ConnectionSetupStart`].
+    pub dial: DialId,
+    /// The host, as in its [`ConnectionSetupStart`].
+    pub host: Option<&'a str>,
+    /// The port, as in its [`ConnectionSetupStart`].
+    pub port: Option<u16>,
+    /// The address of the peer the connection was made to, when the client reports it.
+    pub peer: Option<SocketAddr>,
+    /// How the setup ended: [`Connected`](ConnectOutcome::Connected),
+    /// [`Failed`](ConnectOutcome::Failed) with the client's error, or
+    /// [`Cancelled`](ConnectOutcome::Cancelled) when the setup was dropped before it ended.
+    pub outcome: ConnectOutcome<'a>,
+}

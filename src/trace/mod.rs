@@ -8,7 +8,8 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 pub use self::event::{
-    ConnectDone, ConnectOutcome, ConnectStart, DialId, DnsAnswer, DnsDone, DnsStart, Family,
+    ConnectDone, ConnectOutcome, ConnectStart, ConnectionSetupDone, ConnectionSetupStart, DialId,
+    DnsAnswer, DnsDone, DnsStart, Family,
 };
 #[cfg(feature = "tls")]
 pub use self::event::{TlsHandshakeDone, TlsHandshakeStart};
@@ -18,6 +19,8 @@ type DnsAnswerHook = Arc<dyn Fn(&DnsAnswer<'_>) + Send + Sync>;
 type DnsDoneHook = Arc<dyn Fn(&DnsDone<'_>) + Send + Sync>;
 type ConnectStartHook = Arc<dyn Fn(&ConnectStart) + Send + Sync>;
 type ConnectDoneHook = Arc<dyn Fn(&ConnectDone<'_>) + Send + Sync>;
+type SetupStartHook = Arc<dyn Fn(&ConnectionSetupStart<'_>) + Send + Sync>;
+type SetupDoneHook = Arc<dyn Fn(&ConnectionSetupDone<'_>) + Send + Sync>;
 #[cfg(feature = "tls")]
 type TlsStartHook = Arc<dyn Fn(&TlsHandshakeStart<'_>) + Send + Sync>;
 #[cfg(feature = "tls")]
@@ -73,6 +76,8 @@ struct Hooks {
     dns_done: Vec<DnsDoneHook>,
     connect_start: Vec<ConnectStartHook>,
     connect_done: Vec<ConnectDoneHook>,
+    setup_start: Vec<SetupStartHook>,
+    setup_done: Vec<SetupDoneHook>,
     #[cfg(feature = "tls")]
     tls_start: Vec<TlsStartHook>,
     #[cfg(feature = "tls")]
@@ -202,6 +207,48 @@ impl NetTrace {
         self
     }
 
+    /// Adds a hook called before an HTTP client that dials by itself sets up a new
+    /// connection (see [`ConnectionSetupStart`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let trace = nettrace::NetTrace::new()
+    ///     .on_connection_setup_start(|e| eprintln!("{} to {:?}", e.dial, e.host));
+    /// # drop(trace);
+    /// ```
+    #[must_use]
+    pub fn on_connection_setup_start<F>(mut self, hook: F) -> NetTrace
+    where
+        F: Fn(&ConnectionSetupStart<'_>) + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.hooks)
+            .setup_start
+            .push(Arc::new(hook));
+        self
+    }
+
+    /// Adds a hook called once for every [`ConnectionSetupStart`], when that setup has
+    /// connected, failed or been abandoned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let trace = nettrace::NetTrace::new()
+    ///     .on_connection_setup_done(|e| eprintln!("{} peer {:?}", e.dial, e.peer));
+    /// # drop(trace);
+    /// ```
+    #[must_use]
+    pub fn on_connection_setup_done<F>(mut self, hook: F) -> NetTrace
+    where
+        F: Fn(&ConnectionSetupDone<'_>) + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.hooks)
+            .setup_done
+            .push(Arc::new(hook));
+        self
+    }
+
     /// Adds a hook called before a TLS handshake starts, once the TCP connection is made.
     ///
     /// # Examples
@@ -271,6 +318,8 @@ impl NetTrace {
             && h.dns_done.is_empty()
             && h.connect_start.is_empty()
             && h.connect_done.is_empty()
+            && h.setup_start.is_empty()
+            && h.setup_done.is_empty()
             && tls_empty
     }
 
@@ -293,6 +342,8 @@ impl NetTrace {
                 dns_done: concat(&inner.dns_done, &outer.dns_done),
                 connect_start: concat(&inner.connect_start, &outer.connect_start),
                 connect_done: concat(&inner.connect_done, &outer.connect_done),
+                setup_start: concat(&inner.setup_start, &outer.setup_start),
+                setup_done: concat(&inner.setup_done, &outer.setup_done),
                 #[cfg(feature = "tls")]
                 tls_start: concat(&inner.tls_start, &outer.tls_start),
                 #[cfg(feature = "tls")]
@@ -319,6 +370,16 @@ impl NetTrace {
 
     pub(crate) fn connect_done(&self, event: &ConnectDone<'_>) -> Fired {
         call_each(&self.hooks.connect_done, |hook| hook(event))
+    }
+
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    pub(crate) fn connection_setup_start(&self, event: &ConnectionSetupStart<'_>) -> Fired {
+        call_each(&self.hooks.setup_start, |hook| hook(event))
+    }
+
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    pub(crate) fn connection_setup_done(&self, event: &ConnectionSetupDone<'_>) -> Fired {
+        call_each(&self.hooks.setup_done, |hook| hook(event))
     }
 }
 
@@ -418,6 +479,8 @@ impl fmt::Debug for NetTrace {
             .field("dns_done", &h.dns_done.len())
             .field("connect_start", &h.connect_start.len())
             .field("connect_done", &h.connect_done.len())
+            .field("connection_setup_start", &h.setup_start.len())
+            .field("connection_setup_done", &h.setup_done.len())
             .finish()
     }
 }
@@ -553,7 +616,8 @@ mod tests {
         let trace = NetTrace::new().on_dns_start(|_| {}).on_dns_start(|_| {});
         assert_eq!(
             format!("{trace:?}"),
-            "NetTrace { dns_start: 2, dns_answer: 0, dns_done: 0, connect_start: 0, connect_done: 0 }"
+            "NetTrace { dns_start: 2, dns_answer: 0, dns_done: 0, connect_start: 0, connect_done: 0, \
+             connection_setup_start: 0, connection_setup_done: 0 }"
         );
     }
 }
