@@ -88,8 +88,12 @@ async fn happy_eyeballs_falls_back_from_a_black_holed_ipv6() {
     let second = rec
         .time_of(|e| matches!(e, Event::ConnectStart(_, 1)))
         .unwrap();
+    // The race counts the delay from its clock reading of the pass that started attempt 0,
+    // taken before that pass ran the lookup's and the start's hooks; on a loaded machine the
+    // hooks may run a few milliseconds later (96.96 ms was seen in one run of fifty). So
+    // the bound tells "waited the attempt delay" from "started at once", no more.
     assert!(
-        second - first >= Duration::from_millis(100),
+        second - first >= Duration::from_millis(75),
         "{:?}",
         second - first
     );

@@ -642,9 +642,11 @@ fn check(s: &Scenario, o: &Observed) -> Result<(), TestCaseError> {
                 let at = |f: &dyn Fn(&Event) -> bool| timed.iter().find(|(_, e)| f(e)).unwrap().0;
                 let began = at(&|e| *e == Event::ConnectStart(*addr, *attempt));
                 let ended = at(&|e| *e == Event::ConnectDone(*addr, *attempt, *outcome));
-                // The race's clock is read a moment before the start hook runs.
+                // The race reads its clock once per pass, before the hooks of that pass run,
+                // so the start hook may fire some milliseconds after the attempt's clock
+                // started on a loaded machine.
                 prop_assert!(
-                    ended - began + Duration::from_millis(2) >= limit,
+                    ended - began + Duration::from_millis(50) >= limit,
                     "attempt {} timed out after {:?}",
                     attempt,
                     ended - began
