@@ -188,7 +188,9 @@ impl Dial {
             }
 
             // What the race asks for.
-            while let Some(output) = run.race.poll_output(now) {
+            // The clock is read again for each output: hooks and sockets take time, and an
+            // attempt's start (from which the next one's delay counts) is when it is made.
+            while let Some(output) = run.race.poll_output(Instant::now()) {
                 progress = true;
                 match output {
                     Output::Start { attempt, addr } => {
