@@ -25,7 +25,15 @@ pub use self::stream::{ConnectionInfo, ConnectorStream};
 ///
 /// The trace is read in [`call`](tower_service::Service::call), in the task that sends
 /// the request, and the connect future carries it along: hyper-util may finish a connect
-/// in a background task, and the events still reach the right trace.
+/// in a background task, and the events still reach the trace of the request that caused
+/// it.
+///
+/// That can be late. hyper-util's legacy pool races an idle connection against a new
+/// connect; when the idle one wins, the connect goes on in the background for the pool,
+/// and its remaining events (`DnsDone`, `ConnectDone`, the TLS handshake) reach that
+/// request's trace after the request may have ended. Every start still gets its done, and
+/// each event carries its [`DialId`](crate::DialId), so a consumer can tell which dial an
+/// event belongs to; but "nothing after the request ended" does not hold under this pool.
 ///
 /// Plain `http` URIs need nothing more; `https` needs the `tls` feature and
 /// [`Connector::tls`].
