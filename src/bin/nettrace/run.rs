@@ -457,7 +457,7 @@ impl Session {
             });
             let client = self.client(port);
             let collector = Collector::new(origin);
-            collector.request_head(&request);
+            collector.request_head(&request, self.prior_knowledge);
             let recorder = TimingsRecorder::new();
             let trace = recorder.trace().and(collector.http_trace());
             report.hops.push(HopReport {
