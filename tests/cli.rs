@@ -1905,3 +1905,61 @@ async fn verbose_shows_the_request_headers_that_were_sent() {
         assert_eq!(shown, received, "{flags:?}:\n{}\n{echo}", run.stderr);
     }
 }
+
+#[tokio::test]
+async fn a_scheme_other_than_http_is_an_unsupported_protocol_as_in_curl() {
+    for url in ["foo://127.0.0.1:1/", "FTP://127.0.0.1:1/", "a+b.c-d://x/"] {
+        let run = nettrace(&[url]).await;
+        assert_eq!(run.code, 1, "{url}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with("nettrace: protocol"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "{url} must not be dialled: {}",
+            run.stdout
+        );
+        let json = nettrace(&[url, "--json"]).await;
+        let v: Value = serde_json::from_str(&json.stdout).expect("one JSON object");
+        assert_eq!(v["error"]["kind"], "unsupported_protocol");
+    }
+    // Not a scheme (curl: malformed, 3).
+    let run = nettrace(&["://127.0.0.1/"]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    if let Some(curl) = curl(&["-sS", "foo://127.0.0.1:1/"]).await {
+        assert_eq!(curl.code, 1, "{}", curl.stderr);
+    }
+
+    // A redirect there with -L: 1 as well, after the hop that sent it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(|_: http::Request<hyper::body::Incoming>| async {
+                        let mut response = http::Response::new(Full::new(Bytes::new()));
+                        *response.status_mut() = http::StatusCode::FOUND;
+                        response
+                            .headers_mut()
+                            .insert(http::header::LOCATION, "foo://elsewhere/".parse().unwrap());
+                        Ok::<_, Infallible>(response)
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let url = format!("http://{addr}/");
+    let run = nettrace(&[&url, "-L"]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("HTTP/1.1 302 Found"), "{}", run.stdout);
+    assert!(run.stderr.contains("foo://elsewhere/"), "{}", run.stderr);
+    if let Some(curl) = curl(&["-sS", "-L", "-o", "/dev/null", &url]).await {
+        assert_eq!(curl.code, 1, "{}", curl.stderr);
+    }
+}
