@@ -446,6 +446,7 @@ async fn errors_are_one_line_with_documented_exit_codes() {
     let run = nettrace(&["dial", &hole.addr.to_string(), "--connect-timeout", "0.3"]).await;
     assert_eq!(run.code, 28, "{}", run.stderr);
     assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+    assert!(run.stderr.contains("(1 attempt started)"), "{}", run.stderr);
     let run = nettrace(&[&format!("http://{}/", hole.addr), "-m", "0.3"]).await;
     assert_eq!(run.code, 28, "{}", run.stderr);
 
@@ -1123,6 +1124,14 @@ async fn curl(args: &[&str]) -> Option<Run> {
 /// what it received: the method, then each header as "name: value" in order, an empty
 /// line, and the body. It counts connections.
 async fn echo_server(ip: &str) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    echo_server_speaking(ip, false).await
+}
+
+/// [`echo_server`]; with `h2c`, it also speaks HTTP/2 with prior knowledge.
+async fn echo_server_speaking(
+    ip: &str,
+    h2c: bool,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -1149,9 +1158,18 @@ async fn echo_server(ip: &str) -> (SocketAddr, std::sync::Arc<std::sync::atomic:
                         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(out))))
                     },
                 );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                let io = hyper_util::rt::TokioIo::new(stream);
+                if h2c {
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(io, service)
                     .await;
+                } else {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                }
             });
         }
     });
@@ -1837,4 +1855,111 @@ async fn several_urls_share_one_pool_and_exit_as_the_last_one() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(std::fs::read_to_string(&a).unwrap().starts_with("GET\n"));
     assert!(std::fs::read_to_string(&b).unwrap().starts_with("GET\n"));
+}
+
+#[tokio::test]
+async fn verbose_shows_the_request_headers_that_were_sent() {
+    // What -v prints after "> " is what the server received (Content-Length included,
+    // as curl's -v shows it), for a GET, a POST with a body and a POST with an empty one,
+    // in HTTP/1.1 and in HTTP/2 (where an empty POST has `content-length: 0`).
+    let (addr, _) = echo_server_speaking("127.0.0.1", true).await;
+    let url = format!("http://{addr}/v");
+    let dir = TempDir::new("verbose-sent");
+    let h2 = "--http2-prior-knowledge";
+    let cases: [&[&str]; 7] = [
+        &[],
+        &["-d", "a=1&b=2"],
+        &["--data-binary", "@-"],
+        &[h2],
+        &[h2, "-d", "a=1&b=2"],
+        &[h2, "--data-binary", "@-"],
+        &[h2, "-X", "DELETE"],
+    ];
+    for (i, flags) in cases.into_iter().enumerate() {
+        let out = dir.path(&format!("echo{i}"));
+        let mut args = vec![url.as_str(), "-v", "-o", &out];
+        args.extend(flags);
+        let run = nettrace(&args).await;
+        assert_eq!(run.code, 0, "{flags:?}: {}", run.stderr);
+        let mut sent = run.stderr.lines().filter_map(|l| l.strip_prefix("> "));
+        let request_line = sent.next().unwrap_or_default();
+        let h2 = flags.contains(&"--http2-prior-knowledge");
+        let version = if h2 { "HTTP/2" } else { "HTTP/1.1" };
+        assert!(request_line.ends_with(version), "{flags:?}: {request_line}");
+        // In HTTP/2 Host travels as :authority, which the server does not list.
+        let mut shown: Vec<String> = sent
+            .map(str::to_ascii_lowercase)
+            .filter(|l| !(h2 && l.starts_with("host: ")))
+            .collect();
+        let echo = std::fs::read_to_string(&out).unwrap();
+        let mut received: Vec<String> = echo
+            .split("\n\n")
+            .next()
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        shown.sort();
+        received.sort();
+        assert_eq!(shown, received, "{flags:?}:\n{}\n{echo}", run.stderr);
+    }
+}
+
+#[tokio::test]
+async fn a_scheme_other_than_http_is_an_unsupported_protocol_as_in_curl() {
+    for url in ["foo://127.0.0.1:1/", "FTP://127.0.0.1:1/", "a+b.c-d://x/"] {
+        let run = nettrace(&[url]).await;
+        assert_eq!(run.code, 1, "{url}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with("nettrace: protocol"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "{url} must not be dialled: {}",
+            run.stdout
+        );
+        let json = nettrace(&[url, "--json"]).await;
+        let v: Value = serde_json::from_str(&json.stdout).expect("one JSON object");
+        assert_eq!(v["error"]["kind"], "unsupported_protocol");
+    }
+    // Not a scheme (curl: malformed, 3).
+    let run = nettrace(&["://127.0.0.1/"]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    if let Some(curl) = curl(&["-sS", "foo://127.0.0.1:1/"]).await {
+        assert_eq!(curl.code, 1, "{}", curl.stderr);
+    }
+
+    // A redirect there with -L: 1 as well, after the hop that sent it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(|_: http::Request<hyper::body::Incoming>| async {
+                        let mut response = http::Response::new(Full::new(Bytes::new()));
+                        *response.status_mut() = http::StatusCode::FOUND;
+                        response
+                            .headers_mut()
+                            .insert(http::header::LOCATION, "foo://elsewhere/".parse().unwrap());
+                        Ok::<_, Infallible>(response)
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let url = format!("http://{addr}/");
+    let run = nettrace(&[&url, "-L"]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("HTTP/1.1 302 Found"), "{}", run.stdout);
+    assert!(run.stderr.contains("foo://elsewhere/"), "{}", run.stderr);
+    if let Some(curl) = curl(&["-sS", "-L", "-o", "/dev/null", &url]).await {
+        assert_eq!(curl.code, 1, "{}", curl.stderr);
+    }
 }

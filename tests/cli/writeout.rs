@@ -47,7 +47,8 @@ fn secs(text: &str) -> f64 {
     value
 }
 
-const SHAPE: &str = "%{http_code} %{http_version} %{remote_ip} %{remote_port} %{num_connects} \
+const SHAPE: &str = "%{http_code} %{http_version} %{remote_ip} %{remote_port} %{local_ip} \
+                     %{num_connects} \
                      %{size_download} %{size_header} %{num_headers} %{exitcode} \
                      %{ssl_verify_result} %{scheme} %{url_effective}\\n";
 
@@ -64,7 +65,7 @@ async fn write_out_values_equal_curls_over_plain_http() {
     assert_eq!(
         ours.stdout,
         format!(
-            "200 1.1 127.0.0.1 {} 1 15 {head} 3 0 0 HTTP {url}\n",
+            "200 1.1 127.0.0.1 {} 127.0.0.1 1 15 {head} 3 0 0 HTTP {url}\n",
             server.addr().port()
         ),
         "stdout holds -w's text only; the waterfall went to stderr"

@@ -8,7 +8,7 @@ use clap::{ArgMatches, Args, Parser, Subcommand};
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0   success (also when stdout is closed early, as by `| head`)
-  1   other failure
+  1   unsupported protocol (not http:// or https://), or another failure
   2   bad command-line usage
   3   malformed URL or address
   6   could not resolve the host

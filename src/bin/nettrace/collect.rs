@@ -134,6 +134,9 @@ struct RequestHead {
     target: String,
     version: http::Version,
     headers: Vec<String>,
+    /// The body's length when known and no Content-Length was given: hyper adds the
+    /// header then, so `-v` shows it as curl's does.
+    body_len: Option<u64>,
 }
 
 impl Collector {
@@ -158,8 +161,9 @@ impl Collector {
         events.push((at, event));
     }
 
-    /// `-v`: the request about to be sent, printed (`> …`) when it has been written.
-    pub(crate) fn request_head<B>(&self, request: &http::Request<B>) {
+    /// `-v`: the request about to be sent, printed (`> …`) when it has been written;
+    /// `h2` when it goes out in HTTP/2 whatever ALPN says (prior knowledge).
+    pub(crate) fn request_head<B: http_body::Body>(&self, request: &http::Request<B>, h2: bool) {
         if !verbose() {
             return;
         }
@@ -178,8 +182,17 @@ impl Collector {
         *self.request_head.lock().unwrap_or_else(|e| e.into_inner()) = Some(RequestHead {
             method: request.method().to_string(),
             target: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
-            version: request.version(),
+            version: if h2 {
+                http::Version::HTTP_2
+            } else {
+                request.version()
+            },
             headers,
+            body_len: if request.headers().contains_key(http::header::CONTENT_LENGTH) {
+                None
+            } else {
+                request.body().size_hint().exact()
+            },
         });
     }
 
@@ -315,6 +328,16 @@ impl Collector {
                 };
                 let mut lines = vec![format!("> {} {} {version}", head.method, head.target)];
                 lines.extend(head.headers.iter().map(|h| format!("> {h}")));
+                // As hyper writes it: HTTP/1.1 sends no Content-Length for an empty body;
+                // HTTP/2 sends `0` for a method whose request body has a meaning.
+                let payload_method =
+                    !matches!(head.method.as_str(), "GET" | "HEAD" | "DELETE" | "CONNECT");
+                match head.body_len {
+                    Some(len) if len > 0 || (version == "HTTP/2" && payload_method) => {
+                        lines.push(format!("> content-length: {len}"));
+                    }
+                    _ => {}
+                }
                 lines.push(">".to_owned());
                 lines
             }

@@ -457,7 +457,7 @@ impl Session {
             });
             let client = self.client(port);
             let collector = Collector::new(origin);
-            collector.request_head(&request);
+            collector.request_head(&request, self.prior_knowledge);
             let recorder = TimingsRecorder::new();
             let trace = recorder.trace().and(collector.http_trace());
             report.hops.push(HopReport {
@@ -629,8 +629,26 @@ fn tls_config(args: &HttpArgs) -> Result<TlsConfig, Failure> {
         .map_err(|e| Failure::new(77, "cacert", chain("bad --cacert", &e)))
 }
 
-/// A URL; `http://` is assumed when it has no scheme, as curl does.
+/// A URL; `http://` is assumed when it has no scheme, as curl does. A scheme other than
+/// `http` and `https` is curl's "unsupported protocol" (1), not a malformed URL (3).
 pub(crate) fn parse_url(url: &str) -> Result<Uri, Failure> {
+    if let Some((scheme, _)) = url.split_once("://") {
+        let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if is_scheme
+            && !["http", "https"]
+                .iter()
+                .any(|s| scheme.eq_ignore_ascii_case(s))
+        {
+            return Err(Failure::new(
+                1,
+                "unsupported_protocol",
+                format!("protocol \"{scheme}\" is not supported: only http:// and https://"),
+            ));
+        }
+    }
     crate::parse::url(url).map_err(|message| Failure::new(3, "bad_url", message))
 }
 
@@ -685,8 +703,14 @@ fn resolve_location(base: &Uri, location: &str) -> Result<Uri, Failure> {
         let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
         format!("{scheme}://{authority}{dir}{location}")
     };
-    parse_url(&absolute)
-        .map_err(|f| Failure::new(3, "bad_redirect", format!("redirect to a {}", f.message)))
+    parse_url(&absolute).map_err(|f| match f.code {
+        3 => Failure::new(3, "bad_redirect", format!("redirect to a {}", f.message)),
+        _ => Failure::new(
+            f.code,
+            f.kind,
+            format!("redirect to {absolute:?}: {}", f.message),
+        ),
+    })
 }
 
 /// Where the body goes.
