@@ -5,47 +5,20 @@
 //!
 //! Run with `cargo bench --bench http --features http`.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use nettrace::{Connector, Dialer, HttpClient, TimingsRecorder};
 
+#[path = "support/http_server.rs"]
+mod http_server;
 mod support;
 
-/// A keep-alive HTTP/1.1 server on its own thread and runtime.
-fn start_server() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(|_req| async {
-                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
-                            b"hello",
-                        ))))
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-    });
-    rx.recv().unwrap()
-}
+use http_server::start_server;
 
 fn get(uri: &http::Uri) -> http::Request<Empty<Bytes>> {
     http::Request::get(uri.clone()).body(Empty::new()).unwrap()

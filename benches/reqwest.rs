@@ -6,49 +6,19 @@
 //!
 //! Run with `cargo bench --bench reqwest --features reqwest`.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http_body_util::Full;
-use hyper_util::rt::TokioIo;
 use nettrace::reqwest::{ConnectLayer, Resolver};
 use nettrace::{NetTrace, StaticResolver};
 
+#[path = "support/http_server.rs"]
+mod http_server;
 mod support;
 
-/// A keep-alive HTTP/1.1 server on its own thread and runtime.
-fn start_server() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(|_req| async {
-                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
-                            b"hello",
-                        ))))
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-    });
-    rx.recv().unwrap()
-}
+use http_server::start_server;
 
 /// A trace with every hook a request could fire, each counting.
 fn counting_trace(count: &Arc<AtomicUsize>) -> NetTrace {
