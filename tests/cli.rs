@@ -983,12 +983,12 @@ async fn no_progress_line_when_stderr_is_not_a_terminal() {
     assert_eq!(run.stderr, "", "no progress line on a pipe");
 }
 
-#[tokio::test]
-async fn a_progress_line_on_a_terminal_for_a_download_over_a_second() {
-    // `script` runs nettrace on a pseudo-terminal; where it is missing, nothing to see.
+/// Runs nettrace (with `extra` flags) against the slow-body server on a pseudo-terminal
+/// (`script`), and returns what the terminal showed; `None` where `script` is missing.
+async fn on_a_terminal(extra: &str) -> Option<String> {
     let addr = slow_body_server().await;
     let command = format!(
-        "{} http://{addr}/slow --no-color",
+        "{} http://{addr}/slow --no-color{extra}",
         env!("CARGO_BIN_EXE_nettrace")
     );
     let Ok(output) = Command::new("script")
@@ -999,10 +999,18 @@ async fn a_progress_line_on_a_terminal_for_a_download_over_a_second() {
         .await
     else {
         eprintln!("script(1) is not installed: the terminal case is not checked");
+        return None;
+    };
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    Some(text)
+}
+
+#[tokio::test]
+async fn a_progress_line_on_a_terminal_for_a_download_over_a_second() {
+    let Some(text) = on_a_terminal("").await else {
         return;
     };
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{text}");
     // Drawn in place (after a carriage return), with bytes, share and rate, then cleared.
     assert!(text.contains(" of 10 B "), "{text:?}");
     assert!(text.contains("B/s"), "{text:?}");
@@ -1012,23 +1020,9 @@ async fn a_progress_line_on_a_terminal_for_a_download_over_a_second() {
 
 #[tokio::test]
 async fn silent_keeps_the_progress_line_off_a_terminal() {
-    let addr = slow_body_server().await;
-    let command = format!(
-        "{} http://{addr}/slow --no-color -s",
-        env!("CARGO_BIN_EXE_nettrace")
-    );
-    let Ok(output) = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("COLUMNS", "200")
-        .stdin(Stdio::null())
-        .output()
-        .await
-    else {
-        eprintln!("script(1) is not installed: the terminal case is not checked");
+    let Some(text) = on_a_terminal(" -s").await else {
         return;
     };
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{text}");
     // The waterfall on stdout stays; the progress line does not come.
     assert!(text.contains("Content transfer"), "{text:?}");
     assert!(!text.contains("B/s"), "{text:?}");
