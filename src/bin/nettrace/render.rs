@@ -582,6 +582,33 @@ mod tests {
         }
     }
 
+    /// A report of one hop.
+    fn one_hop(mode: &'static str, method: &str, url: &str, hop: Hop) -> Report {
+        Report {
+            mode,
+            hops: vec![HopReport {
+                method: method.into(),
+                url: url.into(),
+                hop,
+                ..HopReport::default()
+            }],
+            error: None,
+            pending: None,
+        }
+    }
+
+    /// The waterfall without colour, 100 columns wide.
+    fn plain(report: &Report) -> String {
+        waterfall(
+            report,
+            Style {
+                color: false,
+                width: 100,
+            },
+            false,
+        )
+    }
+
     fn hop_with_answers(answers: Vec<Answer>) -> Report {
         let ms = Duration::from_millis;
         let hop = Hop {
@@ -600,17 +627,7 @@ mod tests {
             done: Some(ms(210)),
             ..Hop::default()
         };
-        Report {
-            mode: "dial",
-            hops: vec![HopReport {
-                method: "DIAL".into(),
-                url: "a.test:80".into(),
-                hop,
-                ..HopReport::default()
-            }],
-            error: None,
-            pending: None,
-        }
+        one_hop("dial", "DIAL", "a.test:80", hop)
     }
 
     #[test]
@@ -620,14 +637,7 @@ mod tests {
             answer(Family::Ipv4, ms(2), "127.0.0.1"),
             answer(Family::Ipv6, ms(200), "::1"),
         ]);
-        let text = waterfall(
-            &report,
-            Style {
-                color: false,
-                width: 100,
-            },
-            false,
-        );
+        let text = plain(&report);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[2].contains("DNS AAAA") && lines[2].contains("a.test → ::1"));
         assert!(lines[2].trim_end().ends_with("200.0 ms"), "{text}");
@@ -640,14 +650,7 @@ mod tests {
             answer(Family::Ipv4, ms(2), "127.0.0.1"),
             answer(Family::Ipv6, ms(2) + Duration::from_micros(900), "::1"),
         ]);
-        let text = waterfall(
-            &report,
-            Style {
-                color: false,
-                width: 100,
-            },
-            false,
-        );
+        let text = plain(&report);
         assert!(text.contains("DNS lookup"), "{text}");
         assert!(!text.contains("DNS A"), "{text}");
     }
@@ -678,25 +681,8 @@ mod tests {
             done: Some(ms(30)),
             ..Hop::default()
         };
-        let report = Report {
-            mode: "dial",
-            hops: vec![HopReport {
-                method: "DIAL".into(),
-                url: "a.test:80".into(),
-                hop,
-                ..HopReport::default()
-            }],
-            error: None,
-            pending: None,
-        };
-        let text = waterfall(
-            &report,
-            Style {
-                color: false,
-                width: 100,
-            },
-            false,
-        );
+        let report = one_hop("dial", "DIAL", "a.test:80", hop);
+        let text = plain(&report);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "DIAL a.test:80");
         assert!(lines[2].contains("DNS lookup") && lines[2].contains("a.test → ::1"));
@@ -762,25 +748,8 @@ mod tests {
             ..Hop::default()
         };
         hop.time_out(Some(ms(100)));
-        let report = Report {
-            mode: "http",
-            hops: vec![HopReport {
-                method: "GET".into(),
-                url: "http://a.test/".into(),
-                hop,
-                ..HopReport::default()
-            }],
-            error: None,
-            pending: None,
-        };
-        let text = waterfall(
-            &report,
-            Style {
-                color: false,
-                width: 100,
-            },
-            false,
-        );
+        let report = one_hop("http", "GET", "http://a.test/", hop);
+        let text = plain(&report);
         let waiting = text
             .lines()
             .find(|l| l.contains("Server processing"))
