@@ -33,6 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tower_service::Service;
 
+#[macro_use]
 mod support;
 
 // The tests' black hole: a listener whose accept queue is full.
@@ -209,26 +210,23 @@ fn paired(rt: &Runtime, addr: SocketAddr, dialer: &Dialer, noop: &NetTrace) {
     const ROUNDS: usize = 15;
     const PER_ROUND: usize = 300;
     let target = addr.to_string();
-    // One batch: PER_ROUND sequential connects, timed.
-    macro_rules! batch {
-        ($connect:expr) => {
-            &mut || {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..PER_ROUND {
-                        finish($connect.await.unwrap()).await;
-                    }
-                    start.elapsed()
-                })
-            }
-        };
-    }
     let ratios = support::paired(
         ROUNDS,
         &mut [
-            batch!(TcpStream::connect(addr)),
-            batch!(dialer.dial(&target)),
-            batch!(nettrace::with_trace(noop.clone(), dialer.dial(&target))),
+            timed_batch!(rt, PER_ROUND, {
+                finish(TcpStream::connect(addr).await.unwrap()).await;
+            }),
+            timed_batch!(rt, PER_ROUND, {
+                finish(dialer.dial(&target).await.unwrap()).await;
+            }),
+            timed_batch!(rt, PER_ROUND, {
+                finish(
+                    nettrace::with_trace(noop.clone(), dialer.dial(&target))
+                        .await
+                        .unwrap(),
+                )
+                .await;
+            }),
         ],
     );
     println!("\n{LITERAL}: paired rate ratio to tokio_connect, median of {ROUNDS} rounds");

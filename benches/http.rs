@@ -16,6 +16,7 @@ use nettrace::{Connector, Dialer, HttpClient, TimingsRecorder};
 
 #[path = "support/http_server.rs"]
 mod http_server;
+#[macro_use]
 mod support;
 
 use http_server::start_server;
@@ -93,42 +94,28 @@ fn paired(
 ) {
     const ROUNDS: usize = 21;
     const PER_ROUND: usize = 500;
-    // One batch: PER_ROUND sequential requests, timed.
-    macro_rules! batch {
-        ($($request:tt)*) => {
-            &mut || {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..PER_ROUND {
-                        $($request)*
-                    }
-                    start.elapsed()
-                })
-            }
-        };
-    }
     let ratios = support::paired(
         ROUNDS,
         &mut [
-            batch! {
+            timed_batch!(rt, PER_ROUND, {
                 let response = plain.request(get(uri)).await.unwrap();
                 response.into_body().collect().await.unwrap();
-            },
-            batch! {
+            }),
+            timed_batch!(rt, PER_ROUND, {
                 let response = traced.request(get(uri)).await.unwrap();
                 response.into_body().collect().await.unwrap();
-            },
+            }),
             // A/A: the baseline again, to show how far identical work drifts.
-            batch! {
+            timed_batch!(rt, PER_ROUND, {
                 let response = plain.request(get(uri)).await.unwrap();
                 response.into_body().collect().await.unwrap();
-            },
-            batch! {
+            }),
+            timed_batch!(rt, PER_ROUND, {
                 let recorder = TimingsRecorder::new();
                 let response = traced.send(get(uri), recorder.trace()).await.unwrap();
                 response.into_body().collect().await.unwrap();
                 std::hint::black_box(recorder.timings());
-            },
+            }),
         ],
     );
     println!("\nkeepalive_get: paired rate ratio to hyper_util_http_connector, median of {ROUNDS} rounds");

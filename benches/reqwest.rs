@@ -16,6 +16,7 @@ use nettrace::{NetTrace, StaticResolver};
 
 #[path = "support/http_server.rs"]
 mod http_server;
+#[macro_use]
 mod support;
 
 use http_server::start_server;
@@ -131,29 +132,25 @@ fn paired(
 ) {
     const ROUNDS: usize = 21;
     const PER_ROUND: usize = 500;
-    // One batch: PER_ROUND sequential requests, timed.
-    macro_rules! batch {
-        ($($request:tt)*) => {
-            &mut || {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..PER_ROUND {
-                        $($request)*
-                    }
-                    start.elapsed()
-                })
-            }
-        };
-    }
     let ratios = support::paired(
         ROUNDS,
         &mut [
-            batch! { get(plain, url).await; },
-            batch! { get(adapted, url).await; },
+            timed_batch!(rt, PER_ROUND, {
+                get(plain, url).await;
+            }),
+            timed_batch!(rt, PER_ROUND, {
+                get(adapted, url).await;
+            }),
             // A/A: the baseline again, to show how far identical work drifts.
-            batch! { get(plain, url).await; },
-            batch! { nettrace::with_trace(trace.clone(), get(adapted, url)).await; },
-            batch! { get(identity, url).await; },
+            timed_batch!(rt, PER_ROUND, {
+                get(plain, url).await;
+            }),
+            timed_batch!(rt, PER_ROUND, {
+                nettrace::with_trace(trace.clone(), get(adapted, url)).await;
+            }),
+            timed_batch!(rt, PER_ROUND, {
+                get(identity, url).await;
+            }),
         ],
     );
     println!("\nreqwest_keepalive_get: paired rate ratio to reqwest, median of {ROUNDS} rounds");

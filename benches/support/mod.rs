@@ -84,3 +84,20 @@ pub fn paired(rounds: usize, variants: &mut [&mut dyn FnMut() -> std::time::Dura
         })
         .collect()
 }
+
+/// One batch of a paired round: `$per_round` sequential runs of the body on `$rt`, timed;
+/// a `&mut dyn FnMut() -> Duration` for [`paired`].
+#[allow(unused_macros)]
+macro_rules! timed_batch {
+    ($rt:expr, $per_round:expr, { $($body:tt)* }) => {
+        &mut || {
+            $rt.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..$per_round {
+                    $($body)*
+                }
+                start.elapsed()
+            })
+        }
+    };
+}
