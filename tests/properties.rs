@@ -82,6 +82,18 @@ struct Grid {
     baseline: HashSet<u64>,
 }
 
+/// Every socket the dials opened to `grid` is closed: the streams and the attempts that
+/// lost, failed or were cancelled.
+fn no_socket_left(grid: &Grid) -> Result<(), TestCaseError> {
+    let held: Vec<u64> = grid
+        .held_sockets()
+        .difference(&grid.baseline)
+        .copied()
+        .collect();
+    prop_assert!(held.is_empty(), "sockets left open: {:?}", held);
+    Ok(())
+}
+
 impl Drop for Grid {
     fn drop(&mut self) {
         for task in &self.tasks {
@@ -760,13 +772,7 @@ fn dials_keep_their_invariants_over_random_scenarios() {
         drop(observed);
         // Every socket a dial opened is closed: the streams (dropped above), the
         // attempts that lost, failed or were cancelled.
-        let held: Vec<u64> = grid
-            .held_sockets()
-            .difference(&grid.baseline)
-            .copied()
-            .collect();
-        prop_assert!(held.is_empty(), "sockets left open: {:?}", held);
-        Ok(())
+        no_socket_left(&grid)
     });
     if let Err(err) = outcome {
         panic!("{err}");
@@ -1007,13 +1013,7 @@ fn a_panicking_hook_in_any_scope_costs_no_trace_an_event() {
             check_panicking(s, p, c)?;
         }
         drop(caught);
-        let held: Vec<u64> = grid
-            .held_sockets()
-            .difference(&grid.baseline)
-            .copied()
-            .collect();
-        prop_assert!(held.is_empty(), "sockets left open: {:?}", held);
-        Ok(())
+        no_socket_left(&grid)
     });
     if let Err(err) = outcome {
         panic!("{err}");
