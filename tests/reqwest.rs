@@ -468,13 +468,7 @@ mod spans {
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-
-    fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| &kv.value)
-    }
+    use crate::support::otel::attr;
 
     #[tokio::test]
     async fn each_connection_setup_is_an_http_connection_setup_span() {

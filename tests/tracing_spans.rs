@@ -786,13 +786,7 @@ mod otel {
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 
     use super::*;
-
-    fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| &kv.value)
-    }
+    use crate::support::otel::attr;
 
     fn string(span: &SpanData, key: &str) -> Option<String> {
         attr(span, key).map(|v| v.as_str().into_owned())

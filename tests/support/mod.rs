@@ -5,4 +5,6 @@
 pub mod dns;
 pub mod http;
 pub mod net;
+#[cfg(feature = "tracing")]
+pub mod otel;
 pub mod record;
