@@ -102,6 +102,8 @@ mod connector;
 mod dial;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "http")]
+mod pool;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
@@ -120,8 +122,9 @@ pub use crate::dial::{Attempts, Dial, DialError, Dialer, DialerBuilder};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use crate::http::{
-    AttemptOutcome, AttemptTiming, GetConn, GotConn, GotFirstResponseByte, HttpClient, HttpTrace,
-    ResponseBody, ResponseFuture, Timings, TimingsRecorder, WroteRequest,
+    AttemptOutcome, AttemptTiming, GetConn, GotConn, GotFirstResponseByte, HttpClient,
+    HttpClientBuilder, HttpError, HttpErrorKind, HttpTrace, RequestId, ResponseBody,
+    ResponseFuture, Timings, TimingsRecorder, WaitForConn, WroteRequest,
 };
 pub use crate::resolve::{
     CoalescingResolver, FamilyResolving, HickoryResolver, HickoryResolverBuilder, Lookup, Resolve,

@@ -16,7 +16,6 @@ use rustls::{
 };
 use tokio::net::TcpStream;
 
-use crate::connector::{ConnectError, ConnectorStream, Made};
 use crate::scope::current;
 use crate::trace::{DialId, Fired, NetTrace, Panics, TlsHandshakeDone, TlsHandshakeStart};
 
@@ -134,22 +133,23 @@ impl TlsConfig {
         }
     }
 
+    /// Whether the handshake offers HTTP/2 by ALPN (the HTTP client then waits for one
+    /// connection per origin instead of dialing one per request).
+    pub(crate) fn offers_h2(&self) -> bool {
+        self.config.alpn_protocols.iter().any(|p| p == b"h2")
+    }
+
     /// Runs the handshake on `tcp`, reporting it to the trace in scope; after `timeout`
     /// (`None` is no limit) it fails with an error of kind `TimedOut` and closes `tcp`.
     pub(crate) async fn handshake(
         &self,
         tcp: TcpStream,
         dial: DialId,
-        server_name: String,
+        name: ServerName<'static>,
         timeout: Option<Duration>,
-        made: impl FnOnce() -> Made,
-    ) -> Result<ConnectorStream, ConnectError> {
-        let name =
-            ServerName::try_from(server_name.clone()).map_err(|_| ConnectError::InvalidUri {
-                uri: server_name.clone(),
-                reason: "the host is not a valid TLS server name",
-            })?;
-        let addr = tcp.peer_addr().map_err(ConnectError::Io)?;
+    ) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let addr = tcp.peer_addr()?;
+        let server_name = name.to_str();
         let mut report = Report {
             trace: current(),
             dial,
@@ -168,7 +168,7 @@ impl TlsConfig {
             unreachable!("a kept panic resumes");
         }
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
-        let connect = connector.connect(name, tcp);
+        let connect = connector.connect(name.clone(), tcp);
         let result = match timeout {
             None => connect.await,
             // On expiry the handshake future is dropped, and the socket with it.
@@ -181,31 +181,28 @@ impl TlsConfig {
                     ))
                 }),
         };
-        match result {
+        let fired = match &result {
             Ok(stream) => {
                 let session = stream.get_ref().1;
                 let version = session.protocol_version().and_then(version_name);
                 let cipher = session
                     .negotiated_cipher_suite()
                     .and_then(|suite| suite.suite().as_str());
-                let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
-                if let Err(panic) = report.done(version, alpn.as_deref(), cipher, None) {
-                    std::panic::resume_unwind(panic);
-                }
-                ConnectorStream::tls(stream, made()).map_err(ConnectError::Io)
+                report.done(version, session.alpn_protocol(), cipher, None)
             }
-            Err(err) => {
-                if let Err(panic) = report.done(None, None, None, Some(&err)) {
-                    std::panic::resume_unwind(panic);
-                }
-                drop(report);
-                Err(ConnectError::Tls {
-                    server_name,
-                    source: err,
-                })
-            }
+            Err(err) => report.done(None, None, None, Some(err)),
+        };
+        if let Err(panic) = fired {
+            std::panic::resume_unwind(panic);
         }
+        result
     }
+}
+
+/// `host` as a TLS server name (a DNS name or an IP address, without brackets).
+pub(crate) fn server_name(host: &str) -> Option<ServerName<'static>> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned()).ok()
 }
 
 /// Fires the handshake hooks, and the `done` one from its drop if the handshake was

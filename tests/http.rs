@@ -240,10 +240,11 @@ async fn a_wrong_ca_fails_clearly_and_the_hook_carries_the_error() {
 
     let err = client.send(get(&url), log.trace()).await.unwrap_err();
 
-    assert!(err.is_connect(), "{err:?}");
+    assert_eq!(err.kind(), nettrace::HttpErrorKind::Connect, "{err:?}");
     let connect = std::error::Error::source(&err)
         .and_then(|e| e.downcast_ref::<ConnectError>())
         .expect("the connector's error is the source");
+    assert!(std::ptr::eq(connect, err.connect_error().unwrap()));
     assert!(matches!(connect, ConnectError::Tls { server_name, .. } if server_name == "localhost"));
     let chain = format!("{:?}", connect);
     assert!(chain.contains("InvalidCertificate"), "{chain}");
@@ -384,13 +385,10 @@ async fn on_a_shared_http2_connection_only_the_dialer_is_new() {
     let server = HttpServer::plain("127.0.0.1").await;
     let url = format!("http://h2.test:{}/", server.addr().port());
     for round in 0..40 {
-        let mut builder =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
-        builder.http2_only(true);
-        let client: HttpClient<Empty<Bytes>> = HttpClient::from_builder(
-            &builder,
-            Connector::new(dialer_for("h2.test", &[server.addr()])),
-        );
+        let client: HttpClient<Empty<Bytes>> =
+            HttpClient::builder(Connector::new(dialer_for("h2.test", &[server.addr()])))
+                .http2_only(true)
+                .build();
         let logs: Vec<Log> = (0..4).map(|_| Log::default()).collect();
         let requests = logs.iter().map(|log| {
             let (client, url, log) = (client.clone(), url.clone(), log.clone());

@@ -1,8 +1,6 @@
 //! [`Connector`]: a hyper-util connector built on the traced [`Dialer`].
 
 mod stream;
-#[cfg(feature = "http")]
-pub(crate) mod timeline;
 
 use std::fmt;
 use std::future::Future;
@@ -184,11 +182,30 @@ impl Connector {
         &self.dialer
     }
 
+    /// Starts a connect for the HTTP client's pool: the dial's id (for the connection
+    /// setup events) and the future. It reports to the trace in scope when polled.
+    #[cfg(feature = "http")]
+    pub(crate) fn connect_for_pool(
+        &self,
+        uri: Uri,
+    ) -> Result<
+        (
+            crate::DialId,
+            impl Future<Output = Result<ConnectorStream, ConnectError>> + Send + 'static,
+        ),
+        ConnectError,
+    > {
+        self.connect(uri)
+    }
+
     fn connect(
         &self,
         uri: Uri,
     ) -> Result<
-        impl Future<Output = Result<ConnectorStream, ConnectError>> + Send + 'static,
+        (
+            crate::DialId,
+            impl Future<Output = Result<ConnectorStream, ConnectError>> + Send + 'static,
+        ),
         ConnectError,
     > {
         let invalid = |reason| ConnectError::InvalidUri {
@@ -214,17 +231,14 @@ impl Connector {
         } else {
             host
         };
-        let dial = self.dialer.dial_host(host, port);
         #[cfg(feature = "tls")]
         let tls = match (https, &self.tls) {
             (false, _) => None,
-            (true, Some(config)) => Some((
-                config.clone(),
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned(),
-                self.tls_handshake_timeout,
-            )),
+            (true, Some(config)) => {
+                let name = crate::tls::server_name(host)
+                    .ok_or_else(|| invalid("the host is not a valid TLS server name"))?;
+                Some((config.clone(), name, self.tls_handshake_timeout))
+            }
             (true, None) => {
                 return Err(invalid("https needs a TLS configuration (Connector::tls)"))
             }
@@ -235,46 +249,57 @@ impl Connector {
         }
         #[cfg(not(feature = "tls"))]
         let tls: Tls = ();
-        #[cfg(not(feature = "http"))]
-        return Ok(establish(dial, tls, || Made));
-        // Read now: `call()` runs inside the request's poll, while the connect may finish
-        // in a background task.
-        #[cfg(feature = "http")]
-        let made_by = crate::http::current_request();
-        #[cfg(feature = "http")]
-        return Ok(timeline::recorded(made_by, move |timeline| {
-            establish(dial, tls, timeline)
-        }));
+        let dial = self.dialer.dial_host(host, port);
+        Ok((dial.id(), establish(dial, tls)))
+    }
+
+    /// Whether a connection to `uri` may speak HTTP/2 without prior knowledge: `https`
+    /// with ALPN offering `h2`.
+    #[cfg(feature = "http")]
+    pub(crate) fn may_negotiate_h2(&self, uri: &Uri) -> bool {
+        #[cfg(feature = "tls")]
+        return uri.scheme_str() == Some("https")
+            && self
+                .tls
+                .as_ref()
+                .is_some_and(crate::tls::TlsConfig::offers_h2);
+        #[cfg(not(feature = "tls"))]
+        return {
+            let _ = uri;
+            false
+        };
     }
 }
 
 #[cfg(feature = "tls")]
-type Tls = Option<(crate::tls::TlsConfig, String, Option<Duration>)>;
+type Tls = Option<(
+    crate::tls::TlsConfig,
+    rustls::pki_types::ServerName<'static>,
+    Option<Duration>,
+)>;
 #[cfg(not(feature = "tls"))]
 type Tls = ();
-
-/// What a connection remembers of its making: the dial timeline with the HTTP tracer,
-/// nothing without it.
-#[cfg(feature = "http")]
-pub(crate) type Made = timeline::DialTimeline;
-#[cfg(not(feature = "http"))]
-#[derive(Debug, Default)]
-pub(crate) struct Made;
 
 /// Dials, then runs the TLS handshake if asked to.
 async fn establish(
     dial: Dial,
     #[cfg_attr(not(feature = "tls"), allow(unused_variables))] tls: Tls,
-    made: impl FnOnce() -> Made + Send,
 ) -> Result<ConnectorStream, ConnectError> {
     #[cfg(feature = "tls")]
     let id = dial.id();
     let tcp = dial.await?;
     #[cfg(feature = "tls")]
-    if let Some((config, server_name, timeout)) = tls {
-        return config.handshake(tcp, id, server_name, timeout, made).await;
+    if let Some((config, name, timeout)) = tls {
+        let server_name = name.to_str().into_owned();
+        return match config.handshake(tcp, id, name, timeout).await {
+            Ok(stream) => ConnectorStream::tls(stream).map_err(ConnectError::Io),
+            Err(source) => Err(ConnectError::Tls {
+                server_name,
+                source,
+            }),
+        };
     }
-    ConnectorStream::plain(tcp, made()).map_err(ConnectError::Io)
+    ConnectorStream::plain(tcp).map_err(ConnectError::Io)
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -289,7 +314,7 @@ impl tower_service::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Connecting {
         // The trace is taken now, in the caller's task, and travels with the future.
         let future: BoxConnect = match self.connect(uri) {
-            Ok(connect) => Box::pin(connect.in_current_trace()),
+            Ok((_, connect)) => Box::pin(connect.in_current_trace()),
             Err(err) => Box::pin(std::future::ready(Err(err))),
         };
         Connecting { future }

@@ -11,10 +11,6 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-#[cfg(feature = "http")]
-use super::timeline::ConnState;
-use super::Made;
-
 /// Facts about a connection made by a [`Connector`](crate::Connector).
 ///
 /// hyper-util copies it into the extensions of every response received on the
@@ -41,8 +37,6 @@ struct InfoInner {
     alpn: Option<Vec<u8>>,
     tls_version: Option<&'static str>,
     tls_cipher: Option<&'static str>,
-    #[cfg(feature = "http")]
-    state: ConnState,
 }
 
 impl ConnectionInfo {
@@ -69,17 +63,6 @@ impl ConnectionInfo {
     /// The TLS cipher suite, as its IANA name, or `None` for a plain connection.
     pub fn tls_cipher(&self) -> Option<&'static str> {
         self.inner.tls_cipher
-    }
-
-    /// Whether both describe the same connection.
-    #[cfg(feature = "http")]
-    pub(crate) fn same(&self, other: &ConnectionInfo) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-
-    #[cfg(feature = "http")]
-    pub(crate) fn state(&self) -> &ConnState {
-        &self.inner.state
     }
 }
 
@@ -116,10 +99,7 @@ enum Io {
 }
 
 impl ConnectorStream {
-    pub(crate) fn plain(
-        stream: TcpStream,
-        #[cfg_attr(not(feature = "http"), allow(unused_variables))] made: Made,
-    ) -> io::Result<ConnectorStream> {
+    pub(crate) fn plain(stream: TcpStream) -> io::Result<ConnectorStream> {
         let info = ConnectionInfo {
             inner: Arc::new(InfoInner {
                 remote_addr: stream.peer_addr()?,
@@ -127,8 +107,6 @@ impl ConnectorStream {
                 alpn: None,
                 tls_version: None,
                 tls_cipher: None,
-                #[cfg(feature = "http")]
-                state: ConnState::new(made),
             }),
         };
         Ok(ConnectorStream {
@@ -140,7 +118,6 @@ impl ConnectorStream {
     #[cfg(feature = "tls")]
     pub(crate) fn tls(
         stream: tokio_rustls::client::TlsStream<TcpStream>,
-        #[cfg_attr(not(feature = "http"), allow(unused_variables))] made: Made,
     ) -> io::Result<ConnectorStream> {
         let (tcp, session) = stream.get_ref();
         let info = ConnectionInfo {
@@ -154,8 +131,6 @@ impl ConnectorStream {
                 tls_cipher: session
                     .negotiated_cipher_suite()
                     .and_then(|suite| suite.suite().as_str()),
-                #[cfg(feature = "http")]
-                state: ConnState::new(made),
             }),
         };
         Ok(ConnectorStream {

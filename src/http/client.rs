@@ -1,32 +1,38 @@
-//! [`HttpClient`]: hyper-util's client over the traced [`Connector`], one [`HttpTrace`]
-//! per request.
+//! [`HttpClient`]: requests on the crate's own pool, each with its own [`HttpTrace`].
 
-use std::cell::Cell;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Buf;
-use http::{Request, Response};
+use http::header::{HeaderValue, HOST};
+use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::{capture_connection, CaptureConnection, Connected};
-use hyper_util::client::legacy::{Builder, Client, Error};
-use hyper_util::rt::TokioExecutor;
-use tokio::time::Instant;
 
-use super::trace::{GotConn, HttpTrace};
-use crate::connector::{ConnectionInfo, Connector};
-use crate::scope::{with_trace, Scoped};
+use super::error::HttpError;
+use super::trace::{GetConn, GotConn, HttpTrace, RequestId, WaitForConn};
+use crate::connector::Connector;
+use crate::pool::{Config, DialReport, Key, Lease, Pool, Sender};
+use crate::trace::Panics;
 
-/// An HTTP client — hyper-util's legacy `Client` over a traced [`Connector`] — whose
-/// requests can each carry an [`HttpTrace`].
+/// An HTTP client whose requests each tell their own story: every request may carry an
+/// [`HttpTrace`], and it sees only its own events — the dial it started, the connection
+/// it got, none after it ended.
 ///
-/// Cloning is cheap; clones share the connection pool.
+/// It runs on a pool of its own (see the [`HttpClientBuilder`] for its settings): a
+/// request takes an idle connection, the shared HTTP/2 connection of its origin, or
+/// whichever is ready first of its own new dial and a connection another request frees.
+/// Requests that may speak HTTP/2 (`https` with ALPN offering `h2`) wait for one
+/// connection instead of each dialing one. [`GotConn`] follows Go's rules for `reused`,
+/// `was_idle` and `idle_time`.
+///
+/// Cloning is cheap; clones share the pool. It is a
+/// [`tower_service::Service`] of `Request<B>`.
 ///
 /// # Examples
 ///
@@ -60,14 +66,16 @@ use crate::scope::{with_trace, Scoped};
 /// # Ok(())
 /// # }
 /// ```
-pub struct HttpClient<B> {
-    inner: Client<Connector, TracedBody<B>>,
+pub struct HttpClient<B: 'static> {
+    pool: Pool<TracedBody<B>>,
+    default: Option<HttpTrace>,
 }
 
 impl<B> Clone for HttpClient<B> {
     fn clone(&self) -> Self {
         HttpClient {
-            inner: self.inner.clone(),
+            pool: self.pool.clone(),
+            default: self.default.clone(),
         }
     }
 }
@@ -78,251 +86,456 @@ impl<B> fmt::Debug for HttpClient<B> {
     }
 }
 
+/// Settings of an [`HttpClient`] and its pool, with hyper-util's `Builder` names and
+/// defaults.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use http_body_util::Empty;
+/// use nettrace::{Connector, Dialer, HttpClient, HttpTrace};
+///
+/// let client: HttpClient<Empty<bytes::Bytes>> = HttpClient::builder(Connector::new(Dialer::new()))
+///     .pool_idle_timeout(Duration::from_secs(30))
+///     .pool_max_idle_per_host(8)
+///     // Every request is traced with these hooks, and with its own trace if it has one.
+///     .trace(HttpTrace::new().on_got_conn(|e| println!("{}: reused={}", e.request, e.reused)))
+///     .build();
+/// # drop(client);
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct HttpClientBuilder {
+    connector: Connector,
+    config: Config,
+    trace: Option<HttpTrace>,
+}
+
+impl HttpClientBuilder {
+    /// How long an idle connection stays in the pool; `None` keeps it until the server
+    /// closes it. Default 90 seconds.
+    pub fn pool_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.config.idle_timeout = timeout.into();
+        self
+    }
+
+    /// At most this many idle connections per origin; the oldest closes first. Default
+    /// no limit.
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.config.max_idle_per_host = max;
+        self
+    }
+
+    /// Speak HTTP/2 on every connection, with prior knowledge for `http` (h2c). Requests
+    /// to one origin then share one connection.
+    pub fn http2_only(mut self, enabled: bool) -> Self {
+        self.config.http2_only = enabled;
+        self
+    }
+
+    /// Write HTTP/1.1 header names in title case (`Content-Length`).
+    pub fn http1_title_case_headers(mut self, enabled: bool) -> Self {
+        self.config.http1_title_case_headers = enabled;
+        self
+    }
+
+    /// Keep the case of HTTP/1.1 header names as given.
+    pub fn http1_preserve_header_case(mut self, enabled: bool) -> Self {
+        self.config.http1_preserve_header_case = enabled;
+        self
+    }
+
+    /// Traces every request with `trace` (a client-wide default); a request's own trace
+    /// ([`HttpClient::send`]) runs after it.
+    pub fn trace(mut self, trace: HttpTrace) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// Returns the client.
+    pub fn build<B>(self) -> HttpClient<B>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        HttpClient {
+            pool: Pool::new(self.connector, self.config),
+            default: self.trace,
+        }
+    }
+}
+
+impl HttpClient<()> {
+    /// Returns a builder for a client with other settings than [`HttpClient::new`]'s.
+    pub fn builder(connector: Connector) -> HttpClientBuilder {
+        HttpClientBuilder {
+            connector,
+            config: Config::default(),
+            trace: None,
+        }
+    }
+}
+
 impl<B> HttpClient<B>
 where
-    B: Body + Send + Unpin + 'static,
+    B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    /// Returns a client with hyper-util's default pool settings, spawning connections on
-    /// tokio, speaking HTTP/1.1 and (when TLS negotiates it) HTTP/2.
+    /// Returns a client with the default pool settings, speaking HTTP/1.1 and (when TLS
+    /// negotiates it) HTTP/2.
     pub fn new(connector: Connector) -> HttpClient<B> {
-        HttpClient::from_builder(&Client::builder(TokioExecutor::new()), connector)
+        HttpClient::builder(connector).build()
     }
 
-    /// Returns a client configured by a hyper-util `Builder` (pool, HTTP/2 only, …).
-    pub fn from_builder(builder: &Builder, connector: Connector) -> HttpClient<B> {
-        HttpClient {
-            inner: builder.build(connector),
-        }
+    /// Returns the connector.
+    pub fn connector(&self) -> &Connector {
+        self.pool.connector()
     }
 
-    /// Sends `request`, reporting it to `trace`, and its connection's network events to
-    /// `trace`'s [`NetTrace`](crate::NetTrace) composed with the one in scope.
+    /// Sends `request`, reporting it to `trace` (after the client-wide trace, if any), and
+    /// its connection's network events to `trace`'s [`NetTrace`](crate::NetTrace)
+    /// composed with the one in scope.
     ///
     /// # Errors
     ///
-    /// hyper-util's error: connecting failed (its source is a
-    /// [`ConnectError`](crate::ConnectError)), or sending or receiving failed.
+    /// [`HttpError`]: a bad URI, the connection could not be made, or sending or
+    /// receiving the head failed.
     pub fn send(&self, request: Request<B>, trace: HttpTrace) -> ResponseFuture {
+        let trace = match &self.default {
+            Some(default) => default.clone().and(trace),
+            None => trace,
+        };
         self.start(request, Some(trace))
     }
 
-    /// Sends `request` with no HTTP-level trace (the network events still reach the
+    /// Sends `request` with the client-wide trace only (the network events also reach the
     /// [`NetTrace`](crate::NetTrace) in scope).
     ///
     /// # Errors
     ///
     /// As [`send`](HttpClient::send).
     pub fn request(&self, request: Request<B>) -> ResponseFuture {
-        self.start(request, None)
+        self.start(request, self.default.clone())
     }
 
-    fn start(&self, mut request: Request<B>, trace: Option<HttpTrace>) -> ResponseFuture {
-        let Some(trace) = trace else {
-            let request = request.map(|inner| TracedBody {
-                inner,
-                shared: None,
-            });
-            return ResponseFuture {
-                // An empty trace: the one in scope applies unchanged.
-                inner: with_trace(crate::NetTrace::new(), self.inner.request(request)),
-                shared: None,
-                host_port: String::new(),
-                state: State::Idle,
-            };
+    fn start(&self, request: Request<B>, trace: Option<HttpTrace>) -> ResponseFuture {
+        // The scope is read now, in the caller's task; the dial runs in a task of its own.
+        let scope = crate::scope::current();
+        let net = match (&trace, scope) {
+            (Some(t), Some(s)) => Some(s.compose(&t.net)),
+            (Some(t), None) => (!t.net.is_empty()).then(|| t.net.clone()),
+            (None, s) => s,
         };
-        // Only `get_conn` hooks read it; the recorder does not.
-        let host_port = if trace.hooks.get_conn.is_empty() {
-            String::new()
-        } else {
-            host_port(request.uri())
+        let report = match (&trace, net) {
+            (None, None) => None,
+            (t, net) => Some(DialReport {
+                net: net.unwrap_or_default(),
+                gates: Arc::default(),
+                record: t.is_some(),
+            }),
         };
-        let capture = capture_connection(&mut request);
-        let net = trace.net.clone();
-        static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
-        let shared = Arc::new(Shared {
+        let ctx = Arc::new(Ctx {
+            id: RequestId::next(),
             trace,
-            capture,
-            token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
-            has_conn: AtomicBool::new(false),
+            report,
             state: Mutex::default(),
         });
-        let body = shared.clone();
-        let request = request.map(|inner| TracedBody {
-            inner,
-            shared: Some(body),
-        });
         ResponseFuture {
-            inner: with_trace(net, self.inner.request(request)),
-            shared: Some(shared),
-            host_port,
-            state: State::Idle,
+            inner: Box::pin(run(self.pool.clone(), request, ctx)),
         }
     }
 }
 
-fn host_port(uri: &http::Uri) -> String {
-    let host = uri.host().unwrap_or_default();
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("https") {
-            443
-        } else {
-            80
-        });
-    // `Uri::host` keeps an IPv6 address's brackets; `join` adds none then.
-    crate::dial::addr::join(host, port)
+impl<B> tower_service::Service<Request<B>> for HttpClient<B>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = HttpError;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), HttpError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        self.request(request)
+    }
 }
 
-/// What one traced request shares between its future, its request body (polled by the
-/// connection's task) and its response body.
-struct Shared {
-    trace: HttpTrace,
-    capture: CaptureConnection,
-    /// Names this request to the connections it dials (see `current_request`).
-    token: u64,
-    /// Set once `got_conn` has fired, so the request's task stops looking; a retry on
-    /// another connection is noticed by the body and the response instead.
-    has_conn: AtomicBool,
-    state: Mutex<ReqState>,
+/// One request's trace and what it has fired, shared by its future, its request body
+/// (polled by the connection's task) and its response body.
+struct Ctx {
+    id: RequestId,
+    trace: Option<HttpTrace>,
+    report: Option<DialReport>,
+    state: Mutex<CtxState>,
 }
 
 #[derive(Default)]
-struct ReqState {
-    conn: Option<ConnectionInfo>,
+struct CtxState {
+    waited: bool,
     wrote: bool,
-    released: bool,
+    ended: bool,
 }
 
-impl Shared {
-    /// Hooks are fired under this lock, so one request's hooks run one at a time and in
-    /// order even when the connection's task and the request's task race.
-    fn lock(&self) -> MutexGuard<'_, ReqState> {
+impl Ctx {
+    /// Hooks fire under this lock: one request's hooks run one at a time, in order, and
+    /// none after it ended.
+    fn lock(&self) -> MutexGuard<'_, CtxState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Fires `got_conn` as soon as hyper-util has picked the connection, and again if it
-    /// retries the request on another one (a pooled connection that closed under it).
-    fn got_conn(&self, state: &mut ReqState) -> bool {
-        let info = self
-            .capture
-            .connection_metadata()
-            .as_ref()
-            .and_then(info_of);
-        let Some(info) = info else {
-            return state.conn.is_some();
-        };
-        let now = Instant::now();
-        match &state.conn {
-            Some(current) if current.same(&info) => return true,
-            Some(old) => {
-                old.state().release(now);
-                state.wrote = false;
-            }
-            None => {}
+    fn wait_for_conn(&self, host_port: &str, dialing: bool) {
+        let mut state = self.lock();
+        state.waited = true;
+        if let Some(trace) = &self.trace {
+            trace.wait_for_conn(&WaitForConn {
+                request: self.id,
+                host_port,
+                dialing,
+            });
         }
-        let (used_before, idle_time) = info.state().acquire(now);
-        // A connection this request dialed is new to it, even if a concurrent HTTP/2
-        // request got onto it first; any other connection is reused.
-        let reused = match info.state().dial.made_by {
-            Some(maker) => maker != self.token,
-            None => used_before,
-        };
-        let event = GotConn {
-            reused,
-            was_idle: idle_time.is_some(),
-            idle_time,
-            remote_addr: info.remote_addr(),
-            local_addr: info.local_addr(),
-            info: info.clone(),
-        };
-        state.conn = Some(info);
-        self.has_conn.store(true, Ordering::Release);
-        self.trace.got_conn(&event);
-        true
     }
 
-    /// The request has been handed over in full (the body says so from the connection's
-    /// task, again on each connection a retry moves it to).
+    fn got_conn<B>(&self, lease: &Lease<B>) {
+        let Some(trace) = &self.trace else {
+            return;
+        };
+        let mut state = self.lock();
+        state.wrote = false;
+        let handoff = lease.handoff;
+        let own = handoff.own && lease.meta.made_by == self.id;
+        trace.got_conn(&GotConn {
+            request: self.id,
+            reused: handoff.reused,
+            was_idle: handoff.idle_for.is_some(),
+            idle_time: handoff.idle_for,
+            remote_addr: lease.meta.info.remote_addr(),
+            local_addr: lease.meta.info.local_addr(),
+            info: lease.meta.info.clone(),
+            dial: if own {
+                lease.meta.timeline.clone()
+            } else {
+                None
+            },
+            queued: state.waited && !own,
+        });
+    }
+
     fn wrote(&self) {
         let mut state = self.lock();
         self.wrote_locked(&mut state);
     }
 
-    fn wrote_locked(&self, state: &mut ReqState) {
-        if self.got_conn(state) && !state.wrote {
+    fn wrote_locked(&self, state: &mut CtxState) {
+        if let (Some(trace), false, false) = (&self.trace, state.wrote, state.ended) {
             state.wrote = true;
-            self.trace.wrote_request();
+            trace.wrote_request(self.id);
         }
     }
 
     /// The response head arrived: the request was written, if the body has not said so
     /// yet (hyper may not look at an empty body before it writes the head).
     fn responded(&self, status: http::StatusCode, version: http::Version) {
+        let Some(trace) = &self.trace else {
+            return;
+        };
         let mut state = self.lock();
-        if !state.wrote {
-            self.wrote_locked(&mut state);
-        }
-        self.trace.first_byte(status, version);
+        self.wrote_locked(&mut state);
+        trace.first_byte(self.id, status, version);
     }
 
-    /// The request is done with its connection.
-    fn release(&self, complete: Option<bool>) {
+    /// The request ended: `complete` when its body was read to the end or given up on
+    /// (`None`: no response). Its dials still going are detached.
+    fn end(&self, complete: Option<bool>) {
         let mut state = self.lock();
-        if state.released {
+        if std::mem::replace(&mut state.ended, true) {
             return;
         }
-        state.released = true;
-        if let Some(info) = &state.conn {
-            info.state().release(Instant::now());
+        let mut panics = Panics::default();
+        if let Some(report) = &self.report {
+            report.end(&mut panics);
         }
-        if let Some(complete) = complete {
-            self.trace.finished(complete);
+        if let (Some(trace), Some(complete)) = (&self.trace, complete) {
+            trace.finished(complete);
+        }
+        drop(state);
+        panics.resume();
+    }
+}
+
+/// Ends the request when dropped, and holds its connection until then.
+struct End<B: 'static> {
+    ctx: Arc<Ctx>,
+    lease: Option<Lease<B>>,
+}
+
+impl<B: 'static> End<B> {
+    fn finish(mut self, complete: Option<bool>) {
+        self.ctx.end(complete);
+        // The connection goes back after the request's trace has closed.
+        self.lease = None;
+    }
+}
+
+impl<B: 'static> Drop for End<B> {
+    fn drop(&mut self) {
+        crate::trace::fire_from_drop(|| self.ctx.end(None));
+    }
+}
+
+async fn run<B>(
+    pool: Pool<TracedBody<B>>,
+    request: Request<B>,
+    ctx: Arc<Ctx>,
+) -> Result<Response<ResponseBody>, HttpError>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let mut end = End {
+        ctx: ctx.clone(),
+        lease: None,
+    };
+    let uri = request.uri().clone();
+    let host_port = host_port(&uri);
+    if let Some(trace) = &ctx.trace {
+        trace.get_conn(&GetConn {
+            request: ctx.id,
+            host_port: &host_port,
+            method: request.method(),
+            uri: &uri,
+        });
+    }
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(HttpError::invalid_uri("the scheme is not http or https")),
+    }
+    let key = Key::of(&uri)?;
+    let body_ctx = ctx.trace.is_some().then(|| ctx.clone());
+    let mut request = request.map(|inner| TracedBody {
+        inner: Box::pin(inner),
+        ctx: body_ctx,
+    });
+    let mut added_host = false;
+    let mut retried = false;
+    loop {
+        let mut lease = pool
+            .checkout(
+                &uri,
+                key.clone(),
+                ctx.id,
+                ctx.report.as_ref(),
+                retried,
+                |dialing| ctx.wait_for_conn(&host_port, dialing),
+            )
+            .await?;
+        let sender = lease.sender.as_mut().expect("a lease has its sender");
+        // An HTTP/1.1 connection must be ready for the next request; one that closed is
+        // never used (the pool forgets it when the lease drops).
+        if let Sender::H1(h1) = sender {
+            if h1.ready().await.is_err() {
+                continue;
+            }
+        }
+        ctx.got_conn(&lease);
+        let sender = lease.sender.as_mut().expect("a lease has its sender");
+        let sent = match sender {
+            Sender::H1(h1) => {
+                if !request.headers().contains_key(HOST) {
+                    if let Ok(host) = HeaderValue::from_str(&host_header(&uri)) {
+                        request.headers_mut().insert(HOST, host);
+                        added_host = true;
+                    }
+                }
+                *request.uri_mut() = origin_form(&uri);
+                h1.try_send_request(request).await
+            }
+            Sender::H2(h2) => {
+                if added_host {
+                    request.headers_mut().remove(HOST);
+                    added_host = false;
+                }
+                *request.uri_mut() = uri.clone();
+                h2.try_send_request(request).await
+            }
+        };
+        match sent {
+            Ok(response) => {
+                ctx.responded(response.status(), response.version());
+                end.lease = Some(lease);
+                let (parts, incoming) = response.into_parts();
+                let mut body = ResponseBody {
+                    inner: incoming,
+                    end: Some(Box::new(end)),
+                };
+                body.check_end();
+                return Ok(Response::from_parts(parts, body));
+            }
+            Err(mut err) => match err.take_message() {
+                // It never went out, on a connection that had served before: once more,
+                // on a new connection.
+                Some(unsent) if !retried && lease.handoff.reused => {
+                    retried = true;
+                    request = unsent;
+                }
+                _ => return Err(HttpError::request(err.into_error())),
+            },
         }
     }
 }
 
-thread_local! {
-    /// The token of the traced request being polled on this thread, for the connector
-    /// to stamp on the connections it dials for it.
-    static CURRENT_REQUEST: Cell<Option<u64>> = const { Cell::new(None) };
+fn host_port(uri: &Uri) -> String {
+    crate::dial::addr::join(uri.host().unwrap_or_default(), port_of(uri))
 }
 
-/// The traced request whose future is being polled right now, if any.
-pub(crate) fn current_request() -> Option<u64> {
-    CURRENT_REQUEST.try_with(Cell::get).ok().flatten()
+fn port_of(uri: &Uri) -> u16 {
+    uri.port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        })
 }
 
-/// Polls `f` with `token` as the current request, restoring the previous one after.
-fn as_request<R>(token: Option<u64>, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<u64>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = CURRENT_REQUEST.try_with(|c| c.set(self.0));
-        }
+/// The `Host` header: the host, and the port when it is not the scheme's default.
+fn host_header(uri: &Uri) -> String {
+    let host = uri.host().unwrap_or_default();
+    match uri.port_u16() {
+        Some(port) if port != port_of(&without_port(uri)) => format!("{host}:{port}"),
+        _ => host.to_owned(),
     }
-    let previous = CURRENT_REQUEST
-        .try_with(|c| c.replace(token))
-        .ok()
-        .flatten();
-    let _restore = Restore(previous);
-    f()
 }
 
-fn info_of(connected: &Connected) -> Option<ConnectionInfo> {
-    let mut extensions = http::Extensions::new();
-    connected.get_extras(&mut extensions);
-    extensions.remove::<ConnectionInfo>()
+fn without_port(uri: &Uri) -> Uri {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = uri.scheme().cloned();
+    parts.authority = uri.host().and_then(|h| h.parse().ok());
+    parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    Uri::from_parts(parts).unwrap_or_default()
 }
 
-/// The request body, watched for the moment hyper has taken all of it.
+/// HTTP/1.1 sends the path and query alone.
+fn origin_form(uri: &Uri) -> Uri {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    path.parse().unwrap_or_else(|_| Uri::from_static("/"))
+}
+
+/// The request body, watched for the moment hyper has taken all of it. Boxed, so that
+/// the body type need not be `Unpin` (hyper's HTTP/2 client wants `Unpin`).
 struct TracedBody<B> {
-    inner: B,
-    shared: Option<Arc<Shared>>,
+    inner: Pin<Box<B>>,
+    ctx: Option<Arc<Ctx>>,
 }
 
-impl<B: Body + Unpin> Body for TracedBody<B> {
+impl<B: Body> Body for TracedBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
@@ -331,17 +544,17 @@ impl<B: Body + Unpin> Body for TracedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.get_mut();
-        let frame = Pin::new(&mut this.inner).poll_frame(cx);
-        if let (Some(shared), Poll::Ready(None)) = (&this.shared, &frame) {
-            shared.wrote();
+        let frame = this.inner.as_mut().poll_frame(cx);
+        if let (Some(ctx), Poll::Ready(None)) = (this.ctx.as_ref(), &frame) {
+            ctx.wrote();
         }
         frame
     }
 
     fn is_end_stream(&self) -> bool {
         let end = self.inner.is_end_stream();
-        if let (true, Some(shared)) = (end, &self.shared) {
-            shared.wrote();
+        if let (true, Some(ctx)) = (end, &self.ctx) {
+            ctx.wrote();
         }
         end
     }
@@ -351,89 +564,50 @@ impl<B: Body + Unpin> Body for TracedBody<B> {
     }
 }
 
+type BoxResponse = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, HttpError>> + Send>>;
+
 /// The future of one request sent by an [`HttpClient`].
+///
+/// # Cancel safety
+///
+/// Dropping it ends the request: its trace gets the pending ends of a dial it started
+/// (as [`ConnectOutcome::Detached`](crate::ConnectOutcome::Detached)) and nothing after;
+/// the dial goes on for the pool.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct ResponseFuture {
-    inner: Scoped<hyper_util::client::legacy::ResponseFuture>,
-    shared: Option<Arc<Shared>>,
-    host_port: String,
-    state: State,
-}
-
-#[derive(PartialEq, Eq)]
-enum State {
-    Idle,
-    Waiting,
-    Done,
+    inner: BoxResponse,
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<ResponseBody>, Error>;
+    type Output = Result<Response<ResponseBody>, HttpError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if this.state == State::Idle {
-            this.state = State::Waiting;
-            if let Some(shared) = &this.shared {
-                shared.trace.get_conn(&this.host_port);
-            }
-        }
-        let token = this.shared.as_ref().map(|s| s.token);
-        let inner = &mut this.inner;
-        let result = as_request(token, || Pin::new(inner).poll(cx));
-        if let Some(shared) = &this.shared {
-            if !shared.has_conn.load(Ordering::Acquire) {
-                shared.got_conn(&mut shared.lock());
-            }
-        }
-        let result = match result {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(result) => result,
-        };
-        this.state = State::Done;
-        let shared = this.shared.take();
-        let response = match result {
-            Ok(response) => response,
-            Err(err) => {
-                if let Some(shared) = shared {
-                    shared.release(None);
-                }
-                return Poll::Ready(Err(err));
-            }
-        };
-        if let Some(shared) = &shared {
-            shared.responded(response.status(), response.version());
-        }
-        let response = response.map(|inner| {
-            let mut body = ResponseBody { inner, shared };
-            body.check_end();
-            body
-        });
-        Poll::Ready(Ok(response))
-    }
-}
-
-impl Drop for ResponseFuture {
-    fn drop(&mut self) {
-        if let Some(shared) = self.shared.take() {
-            crate::trace::fire_from_drop(|| shared.release(None));
-        }
+        self.inner.as_mut().poll(cx)
     }
 }
 
 impl fmt::Debug for ResponseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("host_port", &self.host_port)
-            .finish_non_exhaustive()
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-/// The body of a response received by an [`HttpClient`]; it reports the end of the
-/// transfer (curl's `total`) to the request's trace.
+/// The body of a response received by an [`HttpClient`]; its end (or drop) ends the
+/// request: curl's `total`, and the connection goes back to the pool.
 pub struct ResponseBody {
     inner: Incoming,
-    shared: Option<Arc<Shared>>,
+    end: Option<Box<dyn Finish>>,
+}
+
+/// Type-erased [`End`], so [`ResponseBody`] has no body type parameter.
+trait Finish: Send {
+    fn finish(self: Box<Self>, complete: bool);
+}
+
+impl<B: Send + 'static> Finish for End<B> {
+    fn finish(self: Box<Self>, complete: bool) {
+        End::finish(*self, Some(complete));
+    }
 }
 
 impl ResponseBody {
@@ -444,8 +618,8 @@ impl ResponseBody {
     }
 
     fn finish(&mut self, complete: bool) {
-        if let Some(shared) = self.shared.take() {
-            shared.release(Some(complete));
+        if let Some(end) = self.end.take() {
+            end.finish(complete);
         }
     }
 }

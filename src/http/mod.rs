@@ -2,10 +2,13 @@
 //! that fires them, and curl-compatible [`Timings`].
 
 mod client;
+mod error;
 mod timings;
 mod trace;
 
-pub(crate) use self::client::current_request;
-pub use self::client::{HttpClient, ResponseBody, ResponseFuture};
+pub use self::client::{HttpClient, HttpClientBuilder, ResponseBody, ResponseFuture};
+pub use self::error::{HttpError, HttpErrorKind};
 pub use self::timings::{AttemptOutcome, AttemptTiming, Timings, TimingsRecorder};
-pub use self::trace::{GetConn, GotConn, GotFirstResponseByte, HttpTrace, WroteRequest};
+pub use self::trace::{
+    GetConn, GotConn, GotFirstResponseByte, HttpTrace, RequestId, WaitForConn, WroteRequest,
+};

@@ -10,7 +10,7 @@ use http::{StatusCode, Version};
 use tokio::time::Instant;
 
 use super::trace::{GotConn, HttpTrace};
-use crate::connector::timeline::RecordedOutcome;
+use crate::pool::RecordedOutcome;
 
 /// How long each phase of one request took, as curl's `-w` variables report them:
 /// cumulative durations from the start of the request.
@@ -52,6 +52,11 @@ use crate::connector::timeline::RecordedOutcome;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timings {
+    /// Until the request had a connection, when it waited for one it did not dial itself
+    /// (curl `time_queue`): an HTTP/2 connection another request was dialing, or an
+    /// HTTP/1.1 one another request freed. `None` when it took an idle connection at once
+    /// or used its own new one.
+    pub queue: Option<Duration>,
     /// Until the lookup's AAAA (IPv6) answer arrived; `None` if it never did.
     pub dns_answer_ipv6: Option<Duration>,
     /// Until the lookup's A (IPv4) answer arrived; `None` if it never did.
@@ -143,6 +148,7 @@ pub struct TimingsRecorder {
 #[derive(Debug, Default)]
 struct Recorded {
     start: Option<Instant>,
+    waited: Option<Instant>,
     got_conn: Option<(Instant, GotConn)>,
     first_byte: Option<(Instant, StatusCode, Version)>,
     finished: Option<Instant>,
@@ -157,9 +163,16 @@ impl TimingsRecorder {
     /// Returns a trace that records into this recorder; add your own hooks to it if you
     /// like. Use it for one request.
     pub fn trace(&self) -> HttpTrace {
-        let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self.clone());
+        let (a, b, c, d, e) = (
+            self.clone(),
+            self.clone(),
+            self.clone(),
+            self.clone(),
+            self.clone(),
+        );
         HttpTrace::new()
             .on_get_conn(move |_| a.with(|r| r.start = Some(Instant::now())))
+            .on_wait_for_conn(move |_| e.with(|r| r.waited = Some(Instant::now())))
             .on_got_conn(move |e| b.with(|r| r.got_conn = Some((Instant::now(), e.clone()))))
             .on_got_first_response_byte(move |e| {
                 c.with(|r| r.first_byte = Some((Instant::now(), e.status, e.version)))
@@ -193,8 +206,11 @@ impl TimingsRecorder {
             timings.tls_version = conn.info.tls_version();
             timings.tls_cipher = conn.info.tls_cipher();
             timings.alpn = conn.info.alpn().map(<[u8]>::to_vec);
-            if !conn.reused {
-                let dial = &conn.info.state().dial;
+            if r.waited.is_some() && conn.queued {
+                // curl's `time_queue`: until it had a connection it did not dial itself.
+                timings.queue = Some(since(*at));
+            }
+            if let Some(dial) = &conn.dial {
                 timings.dns_answer_ipv6 = dial.dns_answer_ipv6.map(since);
                 timings.dns_answer_ipv4 = dial.dns_answer_ipv4.map(since);
                 timings.namelookup = dial.dns_done.map(since);

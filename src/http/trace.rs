@@ -2,16 +2,55 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{StatusCode, Version};
+use http::{Method, StatusCode, Uri, Version};
 
 use crate::connector::ConnectionInfo;
 use crate::trace::NetTrace;
 
 type Hook<E> = Arc<dyn Fn(&E) + Send + Sync>;
 type GetConnHook = Arc<dyn Fn(&GetConn<'_>) + Send + Sync>;
+type WaitHook = Arc<dyn Fn(&WaitForConn<'_>) + Send + Sync>;
+
+/// The id of one request sent by an [`HttpClient`](crate::HttpClient): every HTTP event
+/// of the request carries it, as every network event carries its
+/// [`DialId`](crate::DialId). Unique within the process (a counter).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use nettrace::{HttpTrace, RequestId};
+///
+/// let seen: Arc<Mutex<Vec<RequestId>>> = Arc::default();
+/// let log = seen.clone();
+/// let trace = HttpTrace::new().on_got_conn(move |e| log.lock().unwrap().push(e.request));
+/// # drop(trace);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    /// A new id, never returned before in this process.
+    pub(crate) fn next() -> RequestId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        RequestId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number (the first id is 1).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "req#{}", self.0)
+    }
+}
 
 /// Hooks for one HTTP request, fired by [`HttpClient::send`](crate::HttpClient::send):
 /// getting a connection, the network events of making one (through the [`NetTrace`] it
@@ -44,6 +83,7 @@ pub struct HttpTrace {
 #[derive(Clone, Default)]
 pub(crate) struct HttpHooks {
     pub(crate) get_conn: Vec<GetConnHook>,
+    pub(crate) wait_for_conn: Vec<WaitHook>,
     pub(crate) got_conn: Vec<Hook<GotConn>>,
     pub(crate) wrote_request: Vec<Hook<WroteRequest>>,
     pub(crate) first_byte: Vec<Hook<GotFirstResponseByte>>,
@@ -55,14 +95,37 @@ pub(crate) struct HttpHooks {
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct GetConn<'a> {
+    /// The request.
+    pub request: RequestId,
     /// The `host:port` the connection is for.
     pub host_port: &'a str,
+    /// The request's method.
+    pub method: &'a Method,
+    /// The request's URI, as given to the client.
+    pub uri: &'a Uri,
+}
+
+/// No connection was ready for the request: it waits for one — a new one it dials, one
+/// another request is dialing (HTTP/2), or one another request frees (HTTP/1.1). The wait
+/// ends at its [`GotConn`] (or when the request ends without one).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct WaitForConn<'a> {
+    /// The request.
+    pub request: RequestId,
+    /// The `host:port` the connection is for.
+    pub host_port: &'a str,
+    /// Whether the request dials a connection of its own (it takes whichever is ready
+    /// first); `false` when it waits for another request's dial to offer HTTP/2.
+    pub dialing: bool,
 }
 
 /// A request got its connection.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct GotConn {
+    /// The request.
+    pub request: RequestId,
     /// Whether an earlier request used this connection (curl's and Go's "reused").
     pub reused: bool,
     /// Whether the connection was idle in the pool before this request took it.
@@ -74,17 +137,26 @@ pub struct GotConn {
     /// The local address.
     pub local_addr: SocketAddr,
     pub(crate) info: ConnectionInfo,
+    /// The timeline of the dial that made the connection, when it was this request's.
+    pub(crate) dial: Option<crate::pool::DialTimeline>,
+    /// The request waited for a connection it did not dial (curl's `time_queue`).
+    pub(crate) queued: bool,
 }
 
 /// The request (head and body) has been handed to the connection to send.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
-pub struct WroteRequest {}
+pub struct WroteRequest {
+    /// The request.
+    pub request: RequestId,
+}
 
 /// The response head has arrived.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct GotFirstResponseByte {
+    /// The request.
+    pub request: RequestId,
     /// The response status.
     pub status: StatusCode,
     /// The HTTP version of the response.
@@ -137,6 +209,8 @@ impl HttpTrace {
         self.net = self.net.compose(&other.net);
         let (mine, theirs) = (Arc::make_mut(&mut self.hooks), &*other.hooks);
         mine.get_conn.extend(theirs.get_conn.iter().cloned());
+        mine.wait_for_conn
+            .extend(theirs.wait_for_conn.iter().cloned());
         mine.got_conn.extend(theirs.got_conn.iter().cloned());
         mine.wrote_request
             .extend(theirs.wrote_request.iter().cloned());
@@ -152,6 +226,19 @@ impl HttpTrace {
         F: Fn(&GetConn<'_>) + Send + Sync + 'static,
     {
         Arc::make_mut(&mut self.hooks).get_conn.push(Arc::new(hook));
+        self
+    }
+
+    /// Adds a hook called when no connection is ready for the request and it waits for
+    /// one (see [`WaitForConn`]); [`on_got_conn`](HttpTrace::on_got_conn) ends the wait.
+    #[must_use]
+    pub fn on_wait_for_conn<F>(mut self, hook: F) -> HttpTrace
+    where
+        F: Fn(&WaitForConn<'_>) + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.hooks)
+            .wait_for_conn
+            .push(Arc::new(hook));
         self
     }
 
@@ -225,22 +312,29 @@ impl HttpTrace {
         self
     }
 
-    pub(crate) fn get_conn(&self, host_port: &str) {
-        let event = GetConn { host_port };
-        self.hooks.get_conn.iter().for_each(|h| h(&event));
+    pub(crate) fn get_conn(&self, event: &GetConn<'_>) {
+        self.hooks.get_conn.iter().for_each(|h| h(event));
+    }
+
+    pub(crate) fn wait_for_conn(&self, event: &WaitForConn<'_>) {
+        self.hooks.wait_for_conn.iter().for_each(|h| h(event));
     }
 
     pub(crate) fn got_conn(&self, event: &GotConn) {
         self.hooks.got_conn.iter().for_each(|h| h(event));
     }
 
-    pub(crate) fn wrote_request(&self) {
-        let event = WroteRequest {};
+    pub(crate) fn wrote_request(&self, request: RequestId) {
+        let event = WroteRequest { request };
         self.hooks.wrote_request.iter().for_each(|h| h(&event));
     }
 
-    pub(crate) fn first_byte(&self, status: StatusCode, version: Version) {
-        let event = GotFirstResponseByte { status, version };
+    pub(crate) fn first_byte(&self, request: RequestId, status: StatusCode, version: Version) {
+        let event = GotFirstResponseByte {
+            request,
+            status,
+            version,
+        };
         self.hooks.first_byte.iter().for_each(|h| h(&event));
     }
 
@@ -256,6 +350,7 @@ impl fmt::Debug for HttpTrace {
         f.debug_struct("HttpTrace")
             .field("net", &self.net)
             .field("get_conn", &h.get_conn.len())
+            .field("wait_for_conn", &h.wait_for_conn.len())
             .field("got_conn", &h.got_conn.len())
             .field("wrote_request", &h.wrote_request.len())
             .field("got_first_response_byte", &h.first_byte.len())

@@ -399,6 +399,9 @@ impl Spans {
             ConnectOutcome::Cancelled => {
                 span.record("nettrace.outcome", "cancelled");
             }
+            ConnectOutcome::Detached => {
+                span.record("nettrace.outcome", "detached");
+            }
         }
     }
 }

@@ -257,6 +257,11 @@ pub enum ConnectOutcome<'a> {
     /// The attempt was abandoned: another attempt won the race, the dial timed out, or the
     /// dial future was dropped.
     Cancelled,
+    /// The attempt (or connection setup) was still going when the request that started it
+    /// ended; it goes on for the [`HttpClient`](crate::HttpClient)'s pool, reported to no
+    /// request. Fired only by the HTTP client, when a request lets go of a dial it did not
+    /// use.
+    Detached,
 }
 
 /// A TLS handshake is about to start on a connected socket.

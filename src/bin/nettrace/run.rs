@@ -10,11 +10,9 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, LOCATION};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use nettrace::{
     ConnectError, Connector, DialError, Dialer, Family, FamilyResolving, HickoryResolver,
-    HttpClient, Resolve, ResolveErrorKind, Resolving, TimingsRecorder, TlsConfig,
+    HttpClient, HttpError, Resolve, ResolveErrorKind, Resolving, TimingsRecorder, TlsConfig,
 };
 
 use crate::args::{CommonArgs, Data, HttpArgs};
@@ -407,11 +405,9 @@ impl Session {
                 if let Some(timeout) = net.connect_timeout {
                     connector = connector.tls_handshake_timeout(timeout);
                 }
-                let mut builder = Client::builder(TokioExecutor::new());
-                if prior_knowledge {
-                    builder.http2_only(true);
-                }
-                HttpClient::from_builder(&builder, connector)
+                HttpClient::builder(connector)
+                    .http2_only(prior_knowledge)
+                    .build()
             })
             .clone()
     }
@@ -764,13 +760,9 @@ pub(crate) fn chain(context: &str, err: &(dyn StdError + 'static)) -> String {
     message
 }
 
-fn request_failure(err: &hyper_util::client::legacy::Error) -> Failure {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(cause) = source {
-        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
-            return connect_failure(connect);
-        }
-        source = cause.source();
+fn request_failure(err: &HttpError) -> Failure {
+    if let Some(connect) = err.connect_error() {
+        return connect_failure(connect);
     }
     Failure::new(1, "http", chain("request failed", err))
 }

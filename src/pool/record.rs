@@ -1,8 +1,8 @@
-//! What a connection remembers of its own making and use, for the HTTP tracer.
+//! What a connection remembers of its own making, for the [`Timings`](crate::Timings) of
+//! the request that dialed it.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::time::Instant;
@@ -31,8 +31,6 @@ pub(crate) enum RecordedOutcome {
 /// The dial (and TLS handshake) that made a connection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DialTimeline {
-    /// The traced request whose `call()` dialed it, if any.
-    pub(crate) made_by: Option<u64>,
     pub(crate) dns_done: Option<Instant>,
     /// When the AAAA answer came (records or an error from the resolver).
     pub(crate) dns_answer_ipv6: Option<Instant>,
@@ -114,72 +112,6 @@ impl DialTimeline {
     }
 }
 
-/// Runs the connect `make` returns with a recorder composed into the trace in scope, and
-/// hands `make` a function that takes the recorded timeline once the connection is made.
-pub(crate) async fn recorded<F, Fut, T>(made_by: Option<u64>, make: F) -> T
-where
-    F: FnOnce(Box<dyn FnOnce() -> DialTimeline + Send>) -> Fut,
-    Fut: std::future::Future<Output = T>,
-{
-    let timeline = Arc::new(Mutex::new(DialTimeline {
-        made_by,
-        ..DialTimeline::default()
-    }));
-    let recorder = DialTimeline::recorder(&timeline);
-    let take = Box::new(move || {
-        std::mem::take(&mut *timeline.lock().unwrap_or_else(PoisonError::into_inner))
-    });
-    crate::scope::with_trace(recorder, make(take)).await
-}
-
 fn with(timeline: &Mutex<DialTimeline>, f: impl FnOnce(&mut DialTimeline)) {
     f(&mut timeline.lock().unwrap_or_else(PoisonError::into_inner));
-}
-
-/// A connection's history, shared by every response received on it.
-#[derive(Debug)]
-pub(crate) struct ConnState {
-    pub(crate) dial: DialTimeline,
-    /// Requests that have been given this connection.
-    pub(crate) uses: AtomicUsize,
-    /// Requests using it now, and since when it has been idle.
-    pub(crate) usage: Mutex<Usage>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Usage {
-    pub(crate) in_flight: usize,
-    pub(crate) idle_since: Option<Instant>,
-}
-
-impl ConnState {
-    pub(crate) fn new(dial: DialTimeline) -> ConnState {
-        ConnState {
-            dial,
-            uses: AtomicUsize::new(0),
-            usage: Mutex::default(),
-        }
-    }
-
-    /// A request got this connection: returns whether an earlier request got it, and for
-    /// how long it had been idle.
-    pub(crate) fn acquire(&self, now: Instant) -> (bool, Option<std::time::Duration>) {
-        let reused = self.uses.fetch_add(1, Ordering::Relaxed) > 0;
-        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
-        usage.in_flight += 1;
-        let idle = usage
-            .idle_since
-            .take()
-            .map(|since| now.saturating_duration_since(since));
-        (reused, idle)
-    }
-
-    /// A request is done with this connection.
-    pub(crate) fn release(&self, now: Instant) {
-        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
-        usage.in_flight = usage.in_flight.saturating_sub(1);
-        if usage.in_flight == 0 {
-            usage.idle_since = Some(now);
-        }
-    }
 }

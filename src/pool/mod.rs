@@ -1,0 +1,656 @@
+//! The [`HttpClient`](crate::HttpClient)'s connection pool: it knows which request caused
+//! which dial, so each request's trace tells that request's story.
+//!
+//! [`checkout`] decides (no I/O, no clock); this module holds the connections, runs the
+//! dials in tasks of their own (a dial outlives a request that stopped waiting for it),
+//! and hands connections to the requests the decisions name. See docs/ARCHITECTURE.md.
+
+mod checkout;
+mod detach;
+mod record;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::Uri;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use self::checkout::{Checkout, Checkouts, ConnId, Handoff, Limits};
+pub(crate) use self::detach::Detach;
+pub(crate) use self::record::{DialTimeline, RecordedOutcome};
+use crate::connector::{ConnectionInfo, Connector, ConnectorStream};
+use crate::http::{HttpError, RequestId};
+use crate::trace::{ConnectOutcome, ConnectionSetupDone, ConnectionSetupStart, NetTrace, Panics};
+
+/// The origin a connection serves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+impl Key {
+    pub(crate) fn of(uri: &Uri) -> Result<Key, HttpError> {
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| HttpError::invalid_uri("the URI has no scheme"))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| HttpError::invalid_uri("the URI has no host"))?;
+        Ok(Key { scheme, authority })
+    }
+}
+
+/// The pool's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_idle_per_host: usize,
+    pub(crate) http2_only: bool,
+    pub(crate) http1_title_case_headers: bool,
+    pub(crate) http1_preserve_header_case: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // hyper-util's legacy `Client` defaults.
+        Config {
+            idle_timeout: Some(Duration::from_secs(90)),
+            max_idle_per_host: usize::MAX,
+            http2_only: false,
+            http1_title_case_headers: false,
+            http1_preserve_header_case: false,
+        }
+    }
+}
+
+/// How a request's dials report: to its trace through a switch, recording the timeline
+/// its [`Timings`](crate::Timings) read.
+#[derive(Clone)]
+pub(crate) struct DialReport {
+    /// The request's network trace (the client's, the scope's and its own, composed).
+    pub(crate) net: NetTrace,
+    /// The switches of the dials started for it, closed when it ends.
+    pub(crate) gates: Arc<Mutex<Vec<Detach>>>,
+    /// Whether to record timelines (the request has an HTTP trace).
+    pub(crate) record: bool,
+}
+
+impl DialReport {
+    /// The request ended: each of its dials still going is detached from its trace.
+    pub(crate) fn end(&self, panics: &mut Panics) {
+        let gates = std::mem::take(&mut *self.gates.lock().unwrap_or_else(PoisonError::into_inner));
+        for gate in gates {
+            gate.detach(panics);
+        }
+    }
+}
+
+/// A connection given to a request. Dropping it gives an HTTP/1.1 connection back to the
+/// pool.
+pub(crate) struct Lease<B: 'static> {
+    pub(crate) meta: Arc<Meta>,
+    pub(crate) handoff: Handoff,
+    pub(crate) sender: Option<Sender<B>>,
+    pool: Weak<Inner<B>>,
+}
+
+pub(crate) enum Sender<B> {
+    H1(http1::SendRequest<B>),
+    H2(http2::SendRequest<B>),
+}
+
+/// What the pool knows of one connection.
+#[derive(Debug)]
+pub(crate) struct Meta {
+    id: ConnId,
+    key: Key,
+    pub(crate) info: ConnectionInfo,
+    /// The request whose dial made it.
+    pub(crate) made_by: RequestId,
+    /// The dial's timeline, when that request was traced.
+    pub(crate) timeline: Option<DialTimeline>,
+}
+
+struct Slot<B> {
+    meta: Arc<Meta>,
+    h1: Option<http1::SendRequest<B>>,
+    h2: Option<http2::SendRequest<B>>,
+}
+
+type Reply<B> = oneshot::Sender<Result<Lease<B>, HttpError>>;
+
+struct Waiting<B: 'static> {
+    reply: Reply<B>,
+    uri: Uri,
+    report: Option<DialReport>,
+}
+
+struct State<B: 'static> {
+    checkouts: Checkouts<Key, RequestId>,
+    slots: HashMap<ConnId, Slot<B>>,
+    waiting: HashMap<RequestId, Waiting<B>>,
+    reaper: bool,
+}
+
+struct Inner<B: 'static> {
+    connector: Connector,
+    config: Config,
+    state: Mutex<State<B>>,
+}
+
+/// The pool; cloning is cheap and shares it.
+pub(crate) struct Pool<B: 'static> {
+    inner: Arc<Inner<B>>,
+}
+
+impl<B> Clone for Pool<B> {
+    fn clone(&self) -> Self {
+        Pool {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// A request's place in the queue; leaving it (drop) takes it out, and gives back a
+/// connection handed to it meanwhile.
+struct Queued<B: 'static> {
+    pool: Arc<Inner<B>>,
+    key: Key,
+    request: RequestId,
+    reply: Option<oneshot::Receiver<Result<Lease<B>, HttpError>>>,
+}
+
+impl<B: 'static> Drop for Queued<B> {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        state.checkouts.leave(&self.key, self.request);
+        state.waiting.remove(&self.request);
+        drop(state);
+        if let Some(mut reply) = self.reply.take() {
+            reply.close();
+            // A connection handed over after the last poll goes back (its drop).
+            drop(reply.try_recv());
+        }
+    }
+}
+
+impl<B> Pool<B>
+where
+    B: http_body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    pub(crate) fn new(connector: Connector, config: Config) -> Pool<B> {
+        let limits = Limits {
+            idle_timeout: config.idle_timeout,
+            max_idle_per_host: config.max_idle_per_host,
+        };
+        Pool {
+            inner: Arc::new(Inner {
+                connector,
+                config,
+                state: Mutex::new(State {
+                    checkouts: Checkouts::new(limits),
+                    slots: HashMap::new(),
+                    waiting: HashMap::new(),
+                    reaper: false,
+                }),
+            }),
+        }
+    }
+
+    pub(crate) fn connector(&self) -> &Connector {
+        &self.inner.connector
+    }
+
+    /// Gets a connection to `uri`'s origin for `request`: an idle one, the shared HTTP/2
+    /// one, or the first that is ready of its own new dial and any another request frees.
+    /// `waiting` is called (outside any lock) when none is ready now, with whether the
+    /// request dials. `fresh` skips idle and shared connections (a retry).
+    pub(crate) async fn checkout(
+        &self,
+        uri: &Uri,
+        key: Key,
+        request: RequestId,
+        report: Option<&DialReport>,
+        fresh: bool,
+        waiting: impl FnOnce(bool),
+    ) -> Result<Lease<B>, HttpError> {
+        let may_h2 = !self.inner.config.http2_only && self.inner.connector.may_negotiate_h2(uri);
+        let (reply, dial) = {
+            let mut state = self.inner.lock();
+            let now = Instant::now();
+            state.expire(now);
+            loop {
+                let decision = if fresh {
+                    state.checkouts.dial_for(&key, request, may_h2)
+                } else {
+                    state.checkouts.checkout(
+                        &key,
+                        request,
+                        may_h2 || self.inner.config.http2_only,
+                        now,
+                    )
+                };
+                match decision {
+                    Checkout::Use(handoff) => {
+                        if let Some(lease) = state.lease(&self.inner, handoff) {
+                            return Ok(lease);
+                        }
+                        // It closed meanwhile: never handed out; ask again.
+                    }
+                    Checkout::Wait { dial } => {
+                        let (tx, rx) = oneshot::channel();
+                        state.waiting.insert(
+                            request,
+                            Waiting {
+                                reply: tx,
+                                uri: uri.clone(),
+                                report: report.cloned(),
+                            },
+                        );
+                        break (rx, dial);
+                    }
+                }
+            }
+        };
+        let mut queued = Queued {
+            pool: self.inner.clone(),
+            key: key.clone(),
+            request,
+            reply: Some(reply),
+        };
+        if let Some(id) = dial {
+            Inner::spawn_dial(&self.inner, key, id, request, uri.clone(), report.cloned());
+        }
+        waiting(dial.is_some());
+        let reply = queued.reply.as_mut().expect("set above");
+        let result = reply
+            .await
+            .unwrap_or_else(|_| Err(HttpError::invalid_uri("the pool was dropped")));
+        queued.reply = None;
+        result
+    }
+}
+
+impl<B: 'static> Inner<B> {
+    fn lock(&self) -> MutexGuard<'_, State<B>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<B: 'static> State<B> {
+    /// Makes the lease for a handoff, or forgets a connection that has closed.
+    fn lease(&mut self, inner: &Arc<Inner<B>>, handoff: Handoff) -> Option<Lease<B>> {
+        let slot = self.slots.get_mut(&handoff.conn)?;
+        let sender = match (&slot.h2, slot.h1.take()) {
+            (Some(h2), _) if !h2.is_closed() => Some(Sender::H2(h2.clone())),
+            (None, Some(h1)) if !h1.is_closed() => Some(Sender::H1(h1)),
+            _ => None,
+        };
+        let Some(sender) = sender else {
+            let key = slot.meta.key.clone();
+            self.slots.remove(&handoff.conn);
+            self.checkouts.closed(&key, handoff.conn);
+            return None;
+        };
+        Some(Lease {
+            meta: slot.meta.clone(),
+            handoff,
+            sender: Some(sender),
+            pool: Arc::downgrade(inner),
+        })
+    }
+
+    fn expire(&mut self, now: Instant) {
+        for id in self.checkouts.expire(now) {
+            self.slots.remove(&id);
+        }
+    }
+
+    /// Hands `handoff` to the waiting `request`; if it is gone, the connection goes back.
+    fn deliver(&mut self, inner: &Arc<Inner<B>>, request: RequestId, handoff: Handoff) {
+        let Some(lease) = self.lease(inner, handoff) else {
+            return;
+        };
+        let Some(waiting) = self.waiting.remove(&request) else {
+            self.give_back(inner, lease);
+            return;
+        };
+        if let Err(Ok(lease)) = waiting.reply.send(Ok(lease)) {
+            self.give_back(inner, lease);
+        }
+    }
+
+    /// An HTTP/1.1 connection is free again: to the next waiting request or the idle list.
+    fn give_back(&mut self, inner: &Arc<Inner<B>>, mut lease: Lease<B>) {
+        let id = lease.meta.id;
+        let key = lease.meta.key.clone();
+        match lease.sender.take() {
+            Some(Sender::H1(h1)) if !h1.is_closed() => {
+                if let Some(slot) = self.slots.get_mut(&id) {
+                    slot.h1 = Some(h1);
+                }
+            }
+            Some(Sender::H2(_)) => return,
+            _ => {
+                self.slots.remove(&id);
+                self.checkouts.closed(&key, id);
+                return;
+            }
+        }
+        let (handoff, evicted) = self.checkouts.release(&key, id, Instant::now());
+        for id in evicted {
+            self.slots.remove(&id);
+        }
+        if let Some((request, handoff)) = handoff {
+            self.deliver(inner, request, handoff);
+        }
+    }
+}
+
+impl<B: 'static> Drop for Lease<B> {
+    fn drop(&mut self) {
+        if self.sender.is_none() {
+            return;
+        }
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        let lease = Lease {
+            meta: self.meta.clone(),
+            handoff: self.handoff,
+            sender: self.sender.take(),
+            pool: Weak::new(),
+        };
+        pool.lock().give_back(&pool, lease);
+    }
+}
+
+impl<B> Inner<B>
+where
+    B: http_body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// Starts dial `id` for `request` in a task of its own: it goes on for the pool if
+    /// the request stops waiting.
+    fn spawn_dial(
+        inner: &Arc<Inner<B>>,
+        key: Key,
+        id: ConnId,
+        request: RequestId,
+        uri: Uri,
+        report: Option<DialReport>,
+    ) {
+        let pool = inner.clone();
+        let (trace, timeline) = match &report {
+            Some(report) => {
+                let gate = Detach::new(report.net.clone());
+                report
+                    .gates
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(gate.clone());
+                let timeline = report
+                    .record
+                    .then(|| Arc::new(Mutex::new(DialTimeline::default())));
+                let trace = match &timeline {
+                    Some(t) => DialTimeline::recorder(t).compose(&gate.trace()),
+                    None => gate.trace(),
+                };
+                (trace, timeline)
+            }
+            None => (NetTrace::new(), None),
+        };
+        let dial = async move {
+            let made = pool.make(&uri).await;
+            let timeline = timeline
+                .map(|t| std::mem::take(&mut *t.lock().unwrap_or_else(PoisonError::into_inner)));
+            pool.dialed(key, id, request, made, timeline);
+        };
+        tokio::spawn(crate::scope::with_trace(trace, dial));
+    }
+
+    /// Connects (dial, TLS) and runs the HTTP handshake, between the connection-setup
+    /// events.
+    async fn make(self: &Arc<Self>, uri: &Uri) -> Result<Made<B>, HttpError> {
+        let connect = self.connector.connect_for_pool(uri.clone());
+        let (dial, connect) = match connect {
+            Ok(pair) => pair,
+            Err(err) => return Err(HttpError::connect(Arc::new(err))),
+        };
+        let host = uri
+            .host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'));
+        let port = Some(
+            uri.port_u16()
+                .unwrap_or(if uri.scheme_str() == Some("https") {
+                    443
+                } else {
+                    80
+                }),
+        );
+        let trace = crate::scope::current();
+        let mut setup = Setup {
+            trace: trace.as_ref(),
+            dial,
+            host,
+            port,
+            done: false,
+        };
+        setup.start();
+        let made = match connect.await {
+            Ok(stream) => self.handshake(stream).await,
+            Err(err) => Err(HttpError::connect(Arc::new(err))),
+        };
+        let io_err;
+        let outcome = match &made {
+            Ok(_) => ConnectOutcome::Connected,
+            Err(err) => {
+                io_err = std::io::Error::other(err.to_string());
+                ConnectOutcome::Failed(&io_err)
+            }
+        };
+        let peer = made.as_ref().ok().map(|m| m.info.remote_addr());
+        setup.done(peer, outcome);
+        made
+    }
+
+    async fn handshake(&self, stream: ConnectorStream) -> Result<Made<B>, HttpError> {
+        let info = stream.info().clone();
+        let h2 = self.config.http2_only || info.alpn() == Some(b"h2");
+        if h2 {
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .handshake(stream)
+                .await
+                .map_err(|e| HttpError::handshake(Arc::new(e)))?;
+            return Ok(Made {
+                info,
+                sender: Sender::H2(sender),
+                driver: Box::pin(async move {
+                    let _ = conn.await;
+                }),
+            });
+        }
+        let mut builder = http1::Builder::new();
+        builder
+            .title_case_headers(self.config.http1_title_case_headers)
+            .preserve_header_case(self.config.http1_preserve_header_case);
+        let (sender, conn) = builder
+            .handshake(stream)
+            .await
+            .map_err(|e| HttpError::handshake(Arc::new(e)))?;
+        Ok(Made {
+            info,
+            sender: Sender::H1(sender),
+            driver: Box::pin(async move {
+                let _ = conn.await;
+            }),
+        })
+    }
+
+    /// A dial ended: the new connection (or the error) goes where the decisions say.
+    fn dialed(
+        self: &Arc<Self>,
+        key: Key,
+        id: ConnId,
+        request: RequestId,
+        made: Result<Made<B>, HttpError>,
+        timeline: Option<DialTimeline>,
+    ) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let made = match made {
+            Ok(made) => made,
+            Err(err) => {
+                let out = state.checkouts.dialed(&key, id, Err(()), now);
+                for request in out.failed {
+                    if let Some(waiting) = state.waiting.remove(&request) {
+                        let _ = waiting.reply.send(Err(err.clone()));
+                    }
+                }
+                return;
+            }
+        };
+        let h2 = matches!(made.sender, Sender::H2(_));
+        let meta = Arc::new(Meta {
+            id,
+            key: key.clone(),
+            info: made.info,
+            made_by: request,
+            timeline,
+        });
+        let (h1, h2_sender) = match made.sender {
+            Sender::H1(s) => (Some(s), None),
+            Sender::H2(s) => (None, Some(s)),
+        };
+        state.slots.insert(
+            id,
+            Slot {
+                meta,
+                h1,
+                h2: h2_sender,
+            },
+        );
+        // The connection's own task: when it ends (the peer closed, an error), the pool
+        // forgets the connection at once.
+        let weak = Arc::downgrade(self);
+        let driver = made.driver;
+        let closed_key = key.clone();
+        tokio::spawn(async move {
+            driver.await;
+            if let Some(pool) = weak.upgrade() {
+                let mut state = pool.lock();
+                state.slots.remove(&id);
+                state.checkouts.closed(&closed_key, id);
+            }
+        });
+        let out = state.checkouts.dialed(&key, id, Ok(h2), now);
+        for id in out.evicted {
+            state.slots.remove(&id);
+        }
+        for (request, handoff) in out.handoffs {
+            state.deliver(self, request, handoff);
+        }
+        let redials: Vec<_> = out
+            .dials
+            .into_iter()
+            .filter_map(|(request, id)| {
+                let waiting = state.waiting.get(&request)?;
+                Some((request, id, waiting.uri.clone(), waiting.report.clone()))
+            })
+            .collect();
+        self.start_reaper(&mut state);
+        drop(state);
+        for (request, id, uri, report) in redials {
+            Inner::spawn_dial(self, key.clone(), id, request, uri, report);
+        }
+    }
+
+    /// Closes idle connections past the idle timeout even when no request comes.
+    fn start_reaper(self: &Arc<Self>, state: &mut State<B>) {
+        let Some(timeout) = self.config.idle_timeout else {
+            return;
+        };
+        if std::mem::replace(&mut state.reaper, true) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let period = (timeout / 2).max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let Some(pool) = weak.upgrade() else {
+                    return;
+                };
+                pool.lock().expire(Instant::now());
+            }
+        });
+    }
+}
+
+/// A connection made and shaken hands with.
+struct Made<B: 'static> {
+    info: ConnectionInfo,
+    sender: Sender<B>,
+    driver: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+/// Fires the connection-setup events of one dial; the done from its drop if the setup
+/// was abandoned.
+struct Setup<'a> {
+    trace: Option<&'a NetTrace>,
+    dial: crate::DialId,
+    host: Option<&'a str>,
+    port: Option<u16>,
+    done: bool,
+}
+
+impl Setup<'_> {
+    fn start(&mut self) {
+        if let Some(trace) = self.trace {
+            let fired = trace.connection_setup_start(&ConnectionSetupStart {
+                dial: self.dial,
+                host: self.host,
+                port: self.port,
+            });
+            if let Err(panic) = fired {
+                self.done(None, ConnectOutcome::Cancelled);
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+
+    fn done(&mut self, peer: Option<std::net::SocketAddr>, outcome: ConnectOutcome<'_>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        if let Some(trace) = self.trace {
+            let mut panics = Panics::default();
+            panics.keep(trace.connection_setup_done(&ConnectionSetupDone {
+                dial: self.dial,
+                host: self.host,
+                port: self.port,
+                peer,
+                outcome,
+            }));
+            panics.resume();
+        }
+    }
+}
+
+impl Drop for Setup<'_> {
+    fn drop(&mut self) {
+        self.done(None, ConnectOutcome::Cancelled);
+    }
+}
