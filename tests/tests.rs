@@ -11,8 +11,9 @@ mod faults;
 mod happy_eyeballs_v2;
 #[cfg(all(feature = "http", feature = "tls"))]
 mod http;
-mod properties;
 #[cfg(feature = "reqwest")]
+mod pool;
+mod properties;
 mod reqwest;
 mod resolve;
 mod send_sync;
