@@ -135,6 +135,7 @@ impl TlsConfig {
 
     /// Whether the handshake offers HTTP/2 by ALPN (the HTTP client then waits for one
     /// connection per origin instead of dialing one per request).
+    #[cfg(feature = "http")]
     pub(crate) fn offers_h2(&self) -> bool {
         self.config.alpn_protocols.iter().any(|p| p == b"h2")
     }

@@ -479,7 +479,7 @@ async fn the_client_is_a_tower_service_and_takes_bodies_that_are_not_unpin() {
     let server = HttpServer::plain("127.0.0.1").await;
     // A body made of an `async` block is not `Unpin`; its type is inferred below.
     let body = http_body_util::StreamBody::new(futures_util::stream::once(async {
-        Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(b"posted")))
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from_static(b"posted")))
     }));
     let mut client = HttpClient::new(Connector::new(static_dialer("svc.test", &[server.addr()])));
     let url = format!("http://svc.test:{}/path", server.addr().port());

@@ -11,9 +11,10 @@ mod faults;
 mod happy_eyeballs_v2;
 #[cfg(all(feature = "http", feature = "tls"))]
 mod http;
-#[cfg(feature = "reqwest")]
+#[cfg(all(feature = "http", feature = "tls"))]
 mod pool;
 mod properties;
+#[cfg(feature = "reqwest")]
 mod reqwest;
 mod resolve;
 mod send_sync;
