@@ -4,6 +4,7 @@
 //! Real hyper servers (h1, h2c, TLS h2) and a real DNS server, on loopback.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -403,32 +404,39 @@ async fn an_idle_connection_past_the_idle_timeout_is_closed_and_not_reused() {
     assert_eq!(server.connections(), 2);
 }
 
-#[tokio::test]
-async fn a_connection_the_server_closed_is_never_handed_out() {
-    // A server that answers one request per connection, keep-alive in its headers, then
-    // closes the connection.
+/// A server that answers one request per connection, keep-alive in its headers, then
+/// closes the connection. Returns its address and the count of accepted connections.
+async fn one_shot_server() -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
-    let server = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             let (mut stream, _) = listener.accept().await.unwrap();
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = vec![0; 4096];
                 let mut read = 0;
                 while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-                    read += stream.read(&mut buf[read..]).await.unwrap();
+                    match stream.read(&mut buf[read..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read += n,
+                    }
                 }
-                stream
+                let _ = stream
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi")
-                    .await
-                    .unwrap();
-                // Closes: dropping the stream.
+                    .await;
+                // Closes: the stream drops.
             });
         }
     });
+    (addr, accepted, task)
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_is_never_handed_out() {
+    let (addr, accepted, server) = one_shot_server().await;
     let client: HttpClient<Empty<Bytes>> =
         HttpClient::new(Connector::new(static_dialer("closing.test", &[addr])));
     let url = format!("http://closing.test:{}/", addr.port());
@@ -440,7 +448,123 @@ async fn a_connection_the_server_closed_is_never_handed_out() {
     let (second, _) = traced(&client, &url, &log).await;
     assert!(!second.reused, "{:?}", log.lines());
     assert_eq!(log.count("got_conn"), 1, "{:?}", log.lines());
-    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    server.abort();
+}
+
+/// A server that answers the first request of each connection and closes the connection
+/// when the second arrives, unanswered: a server closing an idle connection just as a
+/// request goes out.
+async fn closes_on_second_request_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0; 4096];
+                let mut read = 0;
+                while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf[read..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read += n,
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi")
+                    .await;
+                // The next request arrives; the connection closes under it.
+                let _ = stream.read(&mut buf).await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_get_whose_reused_connection_closes_under_it_is_sent_again_on_a_new_one() {
+    let (addr, accepted) = closes_on_second_request_server().await;
+    let client: HttpClient<Empty<Bytes>> =
+        HttpClient::new(Connector::new(static_dialer("again.test", &[addr])));
+    let url = format!("http://again.test:{}/", addr.port());
+    traced(&client, &url, &Log::default()).await;
+
+    let log = Log::default();
+    let (t, _) = traced(&client, &url, &log).await;
+
+    let lines = log.lines();
+    let got: Vec<&String> = lines.iter().filter(|l| l.starts_with("got_conn")).collect();
+    assert_eq!(
+        got,
+        [
+            "got_conn reused=true was_idle=true",
+            "got_conn reused=false was_idle=false"
+        ],
+        "both connections, in order: {lines:?}"
+    );
+    assert_eq!(log.count("connect_start"), 1, "{lines:?}");
+    assert!(!t.reused && t.connect.is_some(), "{t:#?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_post_whose_reused_connection_closes_under_it_fails_rather_than_being_sent_twice() {
+    let (addr, accepted) = closes_on_second_request_server().await;
+    let client: HttpClient<http_body_util::Full<Bytes>> =
+        HttpClient::new(Connector::new(static_dialer("post.test", &[addr])));
+    let url = format!("http://post.test:{}/", addr.port());
+    let post = || {
+        Request::post(&url)
+            .body(http_body_util::Full::new(Bytes::from_static(b"x")))
+            .unwrap()
+    };
+    let response = client.request(post()).await.unwrap();
+    response.into_body().collect().await.unwrap();
+
+    let err = client.request(post()).await.unwrap_err();
+
+    assert_eq!(err.kind(), nettrace::HttpErrorKind::Request, "{err:?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "no second connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_right_after_the_server_closed_succeed_and_a_retry_shows_both_connections() {
+    let (addr, accepted, server) = one_shot_server().await;
+    let client: HttpClient<Empty<Bytes>> =
+        HttpClient::new(Connector::new(static_dialer("retry.test", &[addr])));
+    let url = format!("http://retry.test:{}/", addr.port());
+    let mut retried = 0;
+    for round in 0..40 {
+        // No pause: the next request may meet the connection before the client saw the
+        // server close it.
+        let log = Log::default();
+        let (t, _) = traced(&client, &url, &log).await;
+        let got: Vec<String> = log
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("got_conn"))
+            .collect();
+        match got.len() {
+            1 => assert!(!t.reused, "round {round}: {:?}", log.lines()),
+            // Sent on the old connection, it never went out: once more, on a new one.
+            2 => {
+                retried += 1;
+                assert!(got[0].starts_with("got_conn reused=true"), "{got:?}");
+                assert_eq!(got[1], "got_conn reused=false was_idle=false");
+                assert!(!t.reused && t.connect.is_some(), "{t:#?}");
+            }
+            _ => panic!("round {round}: {:?}", log.lines()),
+        }
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        40,
+        "one connection per request"
+    );
+    eprintln!("{retried} of 40 requests were retried");
     server.abort();
 }
 

@@ -421,8 +421,8 @@ where
     let key = Key::of(&uri)?;
     let body_ctx = ctx.trace.is_some().then(|| ctx.clone());
     let mut request = request.map(|inner| TracedBody {
-        inner: Box::pin(inner),
-        ctx: body_ctx,
+        inner: Some(Box::pin(inner)),
+        ctx: body_ctx.clone(),
     });
     let mut added_host = false;
     let mut retried = false;
@@ -442,10 +442,19 @@ where
         // never used (the pool forgets it when the lease drops).
         if let Sender::H1(h1) = sender {
             if h1.ready().await.is_err() {
+                lease.discard();
                 continue;
             }
         }
         ctx.got_conn(&lease);
+        // Go's rule: an idempotent request with no body, sent on a connection that had
+        // served before, is sent again on a new one if the connection closes before any
+        // response (the server closed an idle connection as it went out).
+        let replay = (lease.handoff.reused
+            && !retried
+            && idempotent(request.method())
+            && request.body().is_empty())
+        .then(|| Replay::of(&request));
         let sender = lease.sender.as_mut().expect("a lease has its sender");
         let sent = match sender {
             Sender::H1(h1) => {
@@ -479,16 +488,78 @@ where
                 body.check_end();
                 return Ok(Response::from_parts(parts, body));
             }
-            Err(mut err) => match err.take_message() {
-                // It never went out, on a connection that had served before: once more,
-                // on a new connection.
-                Some(unsent) if !retried && lease.handoff.reused => {
-                    retried = true;
-                    request = unsent;
+            Err(mut err) => {
+                let closed = closed_under(err.error());
+                match (err.take_message(), replay) {
+                    // It never went out, on a connection that had served before: once
+                    // more, on a new connection.
+                    (Some(unsent), _) if !retried && lease.handoff.reused => request = unsent,
+                    (_, Some(replay)) if closed => request = replay.request(body_ctx.clone()),
+                    _ => return Err(HttpError::request(err.into_error())),
                 }
-                _ => return Err(HttpError::request(err.into_error())),
-            },
+                retried = true;
+                lease.discard();
+            }
         }
+    }
+}
+
+/// Whether the connection closed or failed before any response (Go's "server closed
+/// idle connection" and read errors): canceled before it went out, closed before a
+/// complete response, or an I/O error such as a reset.
+fn closed_under(err: &hyper::Error) -> bool {
+    if err.is_canceled() || err.is_incomplete_message() {
+        return true;
+    }
+    let mut source = StdError::source(err);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Methods whose request may be sent twice (RFC 9110 §9.2.2).
+fn idempotent(method: &http::Method) -> bool {
+    use http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+}
+
+/// What it takes to send a request with no body again.
+struct Replay {
+    method: http::Method,
+    uri: Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+}
+
+impl Replay {
+    fn of<B>(request: &Request<B>) -> Replay {
+        Replay {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers: request.headers().clone(),
+        }
+    }
+
+    fn request<B>(self, ctx: Option<Arc<Ctx>>) -> Request<TracedBody<B>> {
+        let mut request = Request::new(TracedBody { inner: None, ctx });
+        *request.method_mut() = self.method;
+        *request.uri_mut() = self.uri;
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers;
+        request
     }
 }
 
@@ -531,8 +602,16 @@ fn origin_form(uri: &Uri) -> Uri {
 /// The request body, watched for the moment hyper has taken all of it. Boxed, so that
 /// the body type need not be `Unpin` (hyper's HTTP/2 client wants `Unpin`).
 struct TracedBody<B> {
-    inner: Pin<Box<B>>,
+    /// `None`: an empty body (a request sent again).
+    inner: Option<Pin<Box<B>>>,
     ctx: Option<Arc<Ctx>>,
+}
+
+impl<B: Body> TracedBody<B> {
+    /// Whether it has nothing to send (without telling the trace anything).
+    fn is_empty(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
 }
 
 impl<B: Body> Body for TracedBody<B> {
@@ -544,7 +623,10 @@ impl<B: Body> Body for TracedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.get_mut();
-        let frame = this.inner.as_mut().poll_frame(cx);
+        let frame = match &mut this.inner {
+            Some(inner) => inner.as_mut().poll_frame(cx),
+            None => Poll::Ready(None),
+        };
         if let (Some(ctx), Poll::Ready(None)) = (this.ctx.as_ref(), &frame) {
             ctx.wrote();
         }
@@ -552,7 +634,7 @@ impl<B: Body> Body for TracedBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        let end = self.inner.is_end_stream();
+        let end = self.is_empty();
         if let (true, Some(ctx)) = (end, &self.ctx) {
             ctx.wrote();
         }
@@ -560,7 +642,10 @@ impl<B: Body> Body for TracedBody<B> {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Some(inner) => inner.size_hint(),
+            None => SizeHint::with_exact(0),
+        }
     }
 }
 

@@ -357,6 +357,18 @@ impl<B: 'static> State<B> {
     }
 }
 
+impl<B: 'static> Lease<B> {
+    /// The connection turned out closed: the pool forgets it.
+    pub(crate) fn discard(mut self) {
+        self.sender = None;
+        if let Some(pool) = self.pool.upgrade() {
+            let mut state = pool.lock();
+            state.slots.remove(&self.meta.id);
+            state.checkouts.closed(&self.meta.key, self.meta.id);
+        }
+    }
+}
+
 impl<B: 'static> Drop for Lease<B> {
     fn drop(&mut self) {
         if self.sender.is_none() {
