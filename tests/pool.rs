@@ -617,3 +617,59 @@ async fn the_client_is_a_tower_service_and_takes_bodies_that_are_not_unpin() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, "hello from /path");
 }
+
+#[tokio::test]
+async fn a_hook_that_panics_in_the_dial_panics_the_request_and_the_pool_goes_on() {
+    let server = HttpServer::plain("127.0.0.1").await;
+    let client: HttpClient<Empty<Bytes>> = HttpClient::new(Connector::new(static_dialer(
+        "panic.test",
+        &[server.addr()],
+    )));
+    let url = format!("http://panic.test:{}/", server.addr().port());
+    let log = Log::default();
+    let trace = log
+        .trace()
+        .net(NetTrace::new().on_connect_start(|_| panic!("hook")));
+
+    let request = client.send(get(&url), trace);
+    let joined = tokio::time::timeout(Duration::from_secs(5), tokio::spawn(request))
+        .await
+        .expect("the request ends, it does not wait forever");
+    let panic = joined.unwrap_err().into_panic();
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"hook"));
+    // Every other hook saw its events, every start got its done.
+    let lines = log.lines();
+    assert_eq!(log.count("connect_start"), 1, "{lines:?}");
+    assert_eq!(
+        log.count("connected") + log.count("cancelled"),
+        1,
+        "{lines:?}"
+    );
+
+    let (t, _) = tokio::time::timeout(Duration::from_secs(5), traced(&client, &url, &log))
+        .await
+        .expect("the pool still serves requests");
+    assert!(t.status.is_some());
+}
+
+#[tokio::test]
+async fn the_trace_in_scope_is_the_one_where_the_request_is_polled() {
+    let server = HttpServer::plain("127.0.0.1").await;
+    let client: HttpClient<Empty<Bytes>> = HttpClient::new(Connector::new(static_dialer(
+        "scope.test",
+        &[server.addr()],
+    )));
+    let url = format!("http://scope.test:{}/", server.addr().port());
+    let starts = Arc::new(AtomicUsize::new(0));
+    let seen = starts.clone();
+    let scope = NetTrace::new().on_connect_start(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+
+    // The future is made outside the scope and polled inside it.
+    let request = client.request(get(&url));
+    let response = nettrace::with_trace(scope, request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
+}

@@ -222,31 +222,36 @@ where
     }
 
     fn start(&self, request: Request<B>, trace: Option<HttpTrace>) -> ResponseFuture {
-        // The scope is read now, in the caller's task; the dial runs in a task of its own.
-        let scope = crate::scope::current();
-        let net = match (&trace, scope) {
-            (Some(t), Some(s)) => Some(s.compose(&t.net)),
-            (Some(t), None) => (!t.net.is_empty()).then(|| t.net.clone()),
-            (None, s) => s,
-        };
-        let report = match (&trace, net) {
-            (None, None) => None,
-            (t, net) => Some(DialReport {
-                net: net.unwrap_or_default(),
-                gates: Arc::default(),
-                record: t.is_some(),
-            }),
-        };
-        let ctx = Arc::new(Ctx {
-            id: RequestId::next(),
-            trace,
-            report,
-            state: Mutex::default(),
-        });
         ResponseFuture {
-            inner: Box::pin(run(self.pool.clone(), request, ctx)),
+            inner: Box::pin(run(self.pool.clone(), request, trace)),
         }
     }
+}
+
+/// The request's context. The trace in scope is read here, at the first poll, in the
+/// request's task; the dial runs in a task of its own and gets it from here.
+fn context(trace: Option<HttpTrace>) -> Arc<Ctx> {
+    let scope = crate::scope::current();
+    let net = match (&trace, scope) {
+        (Some(t), Some(s)) => Some(s.compose(&t.net)),
+        (Some(t), None) => (!t.net.is_empty()).then(|| t.net.clone()),
+        (None, s) => s,
+    };
+    let report = match (&trace, net) {
+        (None, None) => None,
+        (t, net) => Some(DialReport {
+            net: net.unwrap_or_default(),
+            gates: Arc::default(),
+            record: t.is_some(),
+            panic: Arc::default(),
+        }),
+    };
+    Arc::new(Ctx {
+        id: RequestId::next(),
+        trace,
+        report,
+        state: Mutex::default(),
+    })
 }
 
 impl<B> tower_service::Service<Request<B>> for HttpClient<B>
@@ -393,13 +398,14 @@ impl<B: 'static> Drop for End<B> {
 async fn run<B>(
     pool: Pool<TracedBody<B>>,
     request: Request<B>,
-    ctx: Arc<Ctx>,
+    trace: Option<HttpTrace>,
 ) -> Result<Response<ResponseBody>, HttpError>
 where
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
+    let ctx = context(trace);
     let mut end = End {
         ctx: ctx.clone(),
         lease: None,
@@ -427,7 +433,7 @@ where
     let mut added_host = false;
     let mut retried = false;
     loop {
-        let mut lease = pool
+        let lease = pool
             .checkout(
                 &uri,
                 key.clone(),
@@ -436,7 +442,14 @@ where
                 retried,
                 |dialing| ctx.wait_for_conn(&host_port, dialing),
             )
-            .await?;
+            .await;
+        // A hook panicked in this request's dial: the panic goes on here, after the
+        // request's trace has closed (the `End` guard's drop).
+        if let Some(panic) = ctx.report.as_ref().and_then(DialReport::take_panic) {
+            drop(end);
+            std::panic::resume_unwind(panic);
+        }
+        let mut lease = lease?;
         let sender = lease.sender.as_mut().expect("a lease has its sender");
         // An HTTP/1.1 connection must be ready for the next request; one that closed is
         // never used (the pool forgets it when the lease drops).

@@ -64,6 +64,15 @@ impl HttpError {
         }
     }
 
+    /// A hook panicked during the dial; the panic continues in the request that
+    /// started it, the requests that joined the dial get this error.
+    pub(crate) fn hook_panicked() -> HttpError {
+        HttpError {
+            kind: HttpErrorKind::Connect,
+            source: Source::None("a trace hook panicked during the dial"),
+        }
+    }
+
     pub(crate) fn connect(err: Arc<ConnectError>) -> HttpError {
         let kind = match &*err {
             ConnectError::InvalidUri { .. } => HttpErrorKind::InvalidUri,
@@ -140,7 +149,10 @@ impl Clone for HttpError {
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.kind, &self.source) {
-            (_, Source::None(reason)) => write!(f, "invalid request URI: {reason}"),
+            (HttpErrorKind::InvalidUri, Source::None(reason)) => {
+                write!(f, "invalid request URI: {reason}")
+            }
+            (_, Source::None(reason)) => f.write_str(reason),
             (HttpErrorKind::InvalidUri, _) => f.write_str("invalid request URI"),
             (HttpErrorKind::Connect, _) => f.write_str("connecting failed"),
             (HttpErrorKind::Handshake, _) => f.write_str("the HTTP handshake failed"),

@@ -218,7 +218,12 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq> Checkouts<K, R> {
         self.conns.insert(dial, Conn { served: 0 });
         let origin = self.origins.get_mut(key).expect("looked up above");
         if h2 {
-            origin.h2 = Some(dial);
+            // A second HTTP/2 connection (a retry's new dial) replaces the first, which
+            // serves its streams in flight and is handed out no more.
+            if let Some(old) = origin.h2.replace(dial) {
+                self.conns.remove(&old);
+                out.evicted.push(old);
+            }
             // Everyone waiting for this origin shares it; the owner first.
             let mut waiters: Vec<R> = origin.waiters.drain(..).map(|w| w.request).collect();
             if let Some(at) = waiters.iter().position(|r| *r == state.owner) {

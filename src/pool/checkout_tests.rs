@@ -268,3 +268,16 @@ fn a_closed_connection_is_never_handed_out() {
     // A release after the close is ignored.
     assert_eq!(p.release(&KEY, dial, t0), (None, vec![]));
 }
+
+#[test]
+fn a_second_h2_connection_replaces_the_first_which_is_handed_out_no_more() {
+    let t0 = Instant::now();
+    let mut p = pool(usize::MAX, None);
+    let first = dial_of(p.checkout(&KEY, 1, true, t0));
+    p.dialed(&KEY, first, Ok(true), t0);
+    let second = dial_of(p.dial_for(&KEY, 2, true));
+    let out = p.dialed(&KEY, second, Ok(true), t0);
+    assert_eq!(out.evicted, [first]);
+    assert_eq!(out.handoffs.len(), 1);
+    assert_eq!(used(p.checkout(&KEY, 3, true, t0)).conn, second);
+}

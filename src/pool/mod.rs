@@ -10,9 +10,11 @@ mod detach;
 mod record;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use http::uri::{Authority, Scheme};
 use http::Uri;
 use hyper::client::conn::{http1, http2};
@@ -81,9 +83,19 @@ pub(crate) struct DialReport {
     pub(crate) gates: Arc<Mutex<Vec<Detach>>>,
     /// Whether to record timelines (the request has an HTTP trace).
     pub(crate) record: bool,
+    /// A hook's panic in one of its dials, for the request to continue.
+    pub(crate) panic: Arc<Mutex<Option<crate::trace::Panic>>>,
 }
 
 impl DialReport {
+    /// The first panic of a hook in one of this request's dials, if any.
+    pub(crate) fn take_panic(&self) -> Option<crate::trace::Panic> {
+        self.panic
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// The request ended: each of its dials still going is detached from its trace.
     pub(crate) fn end(&self, panics: &mut Panics) {
         let gates = std::mem::take(&mut *self.gates.lock().unwrap_or_else(PoisonError::into_inner));
@@ -268,10 +280,11 @@ where
             request,
             reply: Some(reply),
         };
+        // Before the dial starts, so the wait comes before the dial's first event.
+        waiting(dial.is_some());
         if let Some(id) = dial {
             Inner::spawn_dial(&self.inner, key, id, request, uri.clone(), report.cloned());
         }
-        waiting(dial.is_some());
         let reply = queued.reply.as_mut().expect("set above");
         let result = reply
             .await
@@ -423,8 +436,21 @@ where
             }
             None => (NetTrace::new(), None),
         };
+        let panic_slot = report.as_ref().map(|r| r.panic.clone());
         let dial = async move {
-            let made = pool.make(&uri).await;
+            // A hook that panics ends this dial (the panic goes on in the request's task),
+            // never the pool's bookkeeping: the requests waiting on it get an error.
+            let made = match AssertUnwindSafe(pool.make(&uri)).catch_unwind().await {
+                Ok(made) => made,
+                Err(panic) => {
+                    if let Some(slot) = &panic_slot {
+                        slot.lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .get_or_insert(panic);
+                    }
+                    Err(HttpError::hook_panicked())
+                }
+            };
             let timeline = timeline
                 .map(|t| std::mem::take(&mut *t.lock().unwrap_or_else(PoisonError::into_inner)));
             pool.dialed(key, id, request, made, timeline);
