@@ -190,8 +190,8 @@ pub mod __private {
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-/// Compiles the guide's examples as doctests. (Its reqwest section needs feature
-/// `reqwest`.)
-#[cfg(all(doctest, feature = "reqwest"))]
+/// Compiles the guide's examples as doctests, and runs those that stay on loopback. (Its
+/// sections need features `http` and `reqwest`.)
+#[cfg(all(doctest, feature = "http", feature = "reqwest"))]
 #[doc = include_str!("../docs/GUIDE.md")]
 pub struct GuideDoctests;

@@ -33,6 +33,12 @@ pub use self::stream::{ConnectionInfo, ConnectorStream};
 /// each event carries its [`DialId`](crate::DialId), so a consumer can tell which dial an
 /// event belongs to; but "nothing after the request ended" does not hold under this pool.
 ///
+/// `HttpClient` (feature `http`) uses this connector on a pool of its own that knows
+/// which request caused which dial: a request's trace gets only its own events, and when
+/// it ends, a dial of its still going is cut off (`ConnectOutcome::Detached`) and reports
+/// to no one. Use it when a trace must hold one request's story; docs/GUIDE.md, "Use it
+/// in your service".
+///
 /// Plain `http` URIs need nothing more; `https` needs the `tls` feature and
 /// [`Connector::tls`].
 ///

@@ -1,6 +1,7 @@
 //! [`Timings`]: curl-compatible phase times of one request, and the recorder that makes
 //! them.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -92,6 +93,51 @@ pub struct Timings {
     pub http_version: Option<Version>,
     /// The response status.
     pub status: Option<StatusCode>,
+}
+
+/// The curl `-w` variables these timings answer, one `name: seconds` line each, in the
+/// order the phases end: `time_queue`, `time_namelookup`, `time_connect`,
+/// `time_appconnect`, `time_pretransfer`, `time_starttransfer`, `time_total`. Seconds have
+/// six decimals, as curl's `%{time_namelookup}`; a phase that did not happen (`None`)
+/// prints `0.000000`, as curl prints `time_appconnect` for plain `http` (on a reused
+/// connection curl prints the few microseconds it took to pick the connection for
+/// `time_namelookup` and `time_connect`; these timings print 0). No newline at the end.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut timings = nettrace::Timings::default();
+/// timings.namelookup = Some(Duration::from_micros(123));
+/// timings.total = Some(Duration::from_millis(1500));
+/// let text = timings.to_string();
+/// assert_eq!(text.lines().nth(1), Some("time_namelookup: 0.000123"));
+/// assert_eq!(text.lines().last(), Some("time_total: 1.500000"));
+/// ```
+impl fmt::Display for Timings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines = [
+            ("time_queue", self.queue),
+            ("time_namelookup", self.namelookup),
+            ("time_connect", self.connect),
+            ("time_appconnect", self.appconnect),
+            ("time_pretransfer", self.pretransfer),
+            ("time_starttransfer", self.starttransfer),
+            ("time_total", self.total),
+        ];
+        for (i, (name, time)) in lines.into_iter().enumerate() {
+            let time = time.unwrap_or_default();
+            let newline = if i == 0 { "" } else { "\n" };
+            write!(
+                f,
+                "{newline}{name}: {}.{:06}",
+                time.as_secs(),
+                time.subsec_micros()
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// One connection attempt, within [`Timings::attempts`].
@@ -240,5 +286,40 @@ impl TimingsRecorder {
             }
         }
         timings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timings_print_as_curl_write_out_lines_with_microseconds() {
+        let timings = Timings {
+            queue: Some(Duration::from_nanos(999)),
+            namelookup: Some(Duration::from_micros(1_234)),
+            connect: Some(Duration::from_micros(2_000_001)),
+            pretransfer: Some(Duration::from_millis(2_100)),
+            starttransfer: Some(Duration::from_secs(3)),
+            total: Some(Duration::new(61, 999_999_999)),
+            ..Timings::default()
+        };
+        assert_eq!(
+            timings.to_string(),
+            "time_queue: 0.000000\n\
+             time_namelookup: 0.001234\n\
+             time_connect: 2.000001\n\
+             time_appconnect: 0.000000\n\
+             time_pretransfer: 2.100000\n\
+             time_starttransfer: 3.000000\n\
+             time_total: 61.999999"
+        );
+    }
+
+    #[test]
+    fn timings_of_nothing_print_every_variable_as_zero() {
+        let text = Timings::default().to_string();
+        assert_eq!(text.lines().count(), 7);
+        assert!(text.lines().all(|l| l.ends_with(": 0.000000")), "{text}");
     }
 }
