@@ -243,8 +243,9 @@ impl HttpTrace {
     }
 
     /// Adds a hook called when the request has its connection (new or reused), before it
-    /// is written. If hyper-util retries the request on another connection (a pooled
-    /// one closed before the request went out), it fires again for that connection, and
+    /// is written. If the client sends the request again on a new connection (a reused
+    /// one closed before the request went out, or, for an idempotent request with no
+    /// body, before any response), it fires again for that connection, and
     /// `wrote_request` with it.
     #[must_use]
     pub fn on_got_conn<F>(mut self, hook: F) -> HttpTrace
