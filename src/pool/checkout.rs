@@ -87,6 +87,11 @@ struct Waiter<R> {
 #[derive(Debug)]
 struct Conn {
     served: usize,
+    /// Requests using it now.
+    in_use: usize,
+    /// Since when nobody has used it (HTTP/2; an idle HTTP/1.1 connection is in the idle
+    /// list instead).
+    unused_since: Option<Instant>,
 }
 
 /// Every origin's connections, dials and waiting requests.
@@ -124,7 +129,13 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq> Checkouts<K, R> {
     pub(crate) fn checkout(&mut self, key: &K, request: R, may_h2: bool, now: Instant) -> Checkout {
         let origin = self.origins.entry(key.clone()).or_default();
         if let Some(conn) = origin.h2 {
-            return Checkout::Use(self.hand(conn, false, None));
+            // Idle when no stream is open on it, as Go's HTTP/2 transport reports it.
+            let idle_for = self.conns.get(&conn).and_then(|c| {
+                c.unused_since
+                    .filter(|_| c.in_use == 0)
+                    .map(|since| now.saturating_duration_since(since))
+            });
+            return Checkout::Use(self.hand(conn, false, idle_for));
         }
         if let Some((conn, since)) = origin.idle.pop() {
             let idle_for = now.saturating_duration_since(since);
@@ -165,6 +176,8 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq> Checkouts<K, R> {
             .expect("a handed connection is known");
         let reused = state.served > 0;
         state.served += 1;
+        state.in_use += 1;
+        state.unused_since = None;
         Handoff {
             conn,
             own,
@@ -215,7 +228,14 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq> Checkouts<K, R> {
             }
             Ok(h2) => h2,
         };
-        self.conns.insert(dial, Conn { served: 0 });
+        self.conns.insert(
+            dial,
+            Conn {
+                served: 0,
+                in_use: 0,
+                unused_since: None,
+            },
+        );
         let origin = self.origins.get_mut(key).expect("looked up above");
         if h2 {
             // A second HTTP/2 connection (a retry's new dial) replaces the first, which
@@ -274,8 +294,9 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq> Checkouts<K, R> {
         out
     }
 
-    /// An HTTP/1.1 connection is free again: the longest waiting request gets it, or it
-    /// goes to the idle list. Returns the handoff, if any, and idle connections closed to
+    /// A request is done with `conn`. An HTTP/1.1 connection is free again: the longest
+    /// waiting request gets it, or it goes to the idle list. An HTTP/2 connection stays
+    /// shared, idle from now when no request uses it. Returns the handoff, if any, and idle connections closed to
     /// respect the idle limit.
     pub(crate) fn release(
         &mut self,
@@ -286,7 +307,15 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq> Checkouts<K, R> {
         let Some(origin) = self.origins.get_mut(key) else {
             return (None, Vec::new());
         };
-        if !self.conns.contains_key(&conn) {
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return (None, Vec::new());
+        };
+        state.in_use = state.in_use.saturating_sub(1);
+        if origin.h2 == Some(conn) {
+            // Shared: it stays where it is, idle from now if nobody uses it.
+            if state.in_use == 0 {
+                state.unused_since = Some(now);
+            }
             return (None, Vec::new());
         }
         if let Some(waiter) = origin.waiters.pop_front() {
@@ -333,6 +362,13 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq> Checkouts<K, R> {
         };
         let mut expired = Vec::new();
         for origin in self.origins.values_mut() {
+            if let Some(h2) = origin.h2 {
+                let unused = self.conns.get(&h2).and_then(|c| c.unused_since);
+                if unused.is_some_and(|since| now.saturating_duration_since(since) >= timeout) {
+                    origin.h2 = None;
+                    expired.push(h2);
+                }
+            }
             origin.idle.retain(|(id, since)| {
                 let keep = now.saturating_duration_since(*since) < timeout;
                 if !keep {

@@ -281,3 +281,26 @@ fn a_second_h2_connection_replaces_the_first_which_is_handed_out_no_more() {
     assert_eq!(out.handoffs.len(), 1);
     assert_eq!(used(p.checkout(&KEY, 3, true, t0)).conn, second);
 }
+
+#[test]
+fn an_h2_connection_nobody_uses_is_idle_and_expires_after_the_idle_timeout() {
+    let t0 = Instant::now();
+    let timeout = Duration::from_secs(90);
+    let mut p = pool(usize::MAX, Some(timeout));
+    let conn = dial_of(p.checkout(&KEY, 1, true, t0));
+    p.dialed(&KEY, conn, Ok(true), t0);
+    let second = used(p.checkout(&KEY, 2, true, t0));
+    assert_eq!(second.idle_for, None, "request 1 still uses it");
+    p.release(&KEY, conn, t0);
+    p.release(&KEY, conn, t0 + Duration::from_secs(1));
+    let third = used(p.checkout(&KEY, 3, true, t0 + Duration::from_secs(3)));
+    assert_eq!(third.idle_for, Some(Duration::from_secs(2)));
+    p.release(&KEY, conn, t0 + Duration::from_secs(3));
+    // In use, it never expires; unused past the timeout, it does.
+    assert_eq!(p.expire(t0 + Duration::from_secs(92)), vec![]);
+    assert_eq!(p.expire(t0 + Duration::from_secs(93)), vec![conn]);
+    assert!(matches!(
+        p.checkout(&KEY, 4, true, t0 + Duration::from_secs(93)),
+        Checkout::Wait { dial: Some(_) }
+    ));
+}

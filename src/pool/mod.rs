@@ -353,7 +353,10 @@ impl<B: 'static> State<B> {
                     slot.h1 = Some(h1);
                 }
             }
-            Some(Sender::H2(_)) => return,
+            Some(Sender::H2(_)) => {
+                self.checkouts.release(&key, id, Instant::now());
+                return;
+            }
             _ => {
                 self.slots.remove(&id);
                 self.checkouts.closed(&key, id);
