@@ -673,3 +673,28 @@ async fn the_trace_in_scope_is_the_one_where_the_request_is_polled() {
 
     assert_eq!(starts.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn an_h2_connection_unused_past_the_idle_timeout_closes() {
+    let server = HttpServer::plain("127.0.0.1").await;
+    let client: HttpClient<Empty<Bytes>> = HttpClient::builder(Connector::new(static_dialer(
+        "idle2.test",
+        &[server.addr()],
+    )))
+    .http2_only(true)
+    .pool_idle_timeout(Duration::from_millis(100))
+    .build();
+    let url = format!("http://idle2.test:{}/", server.addr().port());
+    let (first, _) = traced(&client, &url, &Log::default()).await;
+    assert!(!first.reused);
+    let log = Log::default();
+    let (young, version) = traced(&client, &url, &log).await;
+    assert_eq!(version, Version::HTTP_2);
+    assert!(young.reused);
+    assert_eq!(log.lines()[1], "got_conn reused=true was_idle=true");
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (late, _) = traced(&client, &url, &Log::default()).await;
+    assert!(!late.reused && late.connect.is_some(), "{late:#?}");
+    assert_eq!(server.connections(), 2);
+}
