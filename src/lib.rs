@@ -93,6 +93,9 @@
 //! - `tracing`: `NetTrace::tracing()` (and, with `http`, `HttpTrace::tracing()`): every
 //!   lookup, connection attempt, TLS handshake and request as a `tracing` span with
 //!   OpenTelemetry semantic-convention fields.
+//! - `metrics`: `NetTrace::metrics(&Meter)`: every lookup and connection attempt as
+//!   OpenTelemetry metrics (`dns.lookup.duration`, `nettrace.connect.attempts`,
+//!   `nettrace.connect.duration`), through the `opentelemetry` API crate only.
 //! - `cli`: the `nettrace` binary (`cargo run --features cli -- demo`); its dependencies
 //!   (clap, anyhow, serde_json, rcgen, hickory-proto) build only with this feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -102,6 +105,8 @@ mod connector;
 mod dial;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "metrics")]
+mod metrics;
 #[cfg(feature = "http")]
 mod pool;
 #[cfg(feature = "reqwest")]
@@ -109,6 +114,8 @@ mod pool;
 pub mod reqwest;
 mod resolve;
 mod scope;
+#[cfg(any(feature = "tracing", feature = "metrics"))]
+mod semconv;
 #[cfg(feature = "tracing")]
 mod spans;
 #[cfg(feature = "tls")]

@@ -232,7 +232,7 @@ async fn happy_eyeballs_dial_is_one_lookup_span_and_one_span_per_attempt() {
     assert_eq!(dns[0].field("dns.question.name"), Some("he.test"));
     assert_eq!(dns[0].field("nettrace.outcome"), Some("resolved"));
     assert_eq!(dns[0].field("nettrace.coalesced"), Some("false"));
-    assert_eq!(dns[0].field("nettrace.dns.answers"), Some("::1,127.0.0.1"));
+    assert_eq!(dns[0].field("dns.answers"), Some("::1,127.0.0.1"));
     assert_eq!(dns[0].field("error.type"), None);
 
     let attempts = rec.children(user, "tcp.connect");
@@ -591,7 +591,7 @@ fn assert_pairs_with(rec: &Recording, truth: &Recorder, parent: usize) {
                 let field = |name: &str| fields.get(name).cloned();
                 (
                     field("nettrace.dns.family").unwrap(),
-                    field("nettrace.dns.answers").unwrap(),
+                    field("dns.answers").unwrap(),
                     field("error.type"),
                 )
             })
@@ -817,7 +817,12 @@ mod otel {
         let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
         assert_eq!(
             names,
-            ["dns.lookup", "tcp.connect", "tcp.connect", "checkout"]
+            [
+                "DNS lookup svc.test".to_owned(),
+                format!("socket connect 127.0.0.2:{port}"),
+                format!("socket connect 127.0.0.1:{port}"),
+                "checkout".to_owned(),
+            ]
         );
         let (dns, refused, connected, user) = (&spans[0], &spans[1], &spans[2], &spans[3]);
         assert_eq!(user.parent_span_id, SpanId::INVALID);

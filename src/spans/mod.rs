@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tracing::field::Empty;
 use tracing::{Level, Span};
 
+use crate::semconv::{connect_outcome, network_type, snake_case};
 use crate::trace::{
     ConnectDone, ConnectOutcome, ConnectStart, DialId, DnsAnswer, DnsDone, DnsStart, Family,
     NetTrace,
@@ -34,31 +35,42 @@ const NAMES_KEPT: usize = 1024;
 
 impl NetTrace {
     /// Returns a trace that turns each DNS lookup, each connection attempt and (with
-    /// feature `tls`) each TLS handshake into a [`tracing`](https://docs.rs/tracing) span,
-    /// a child of the span that is current when the lookup, attempt or handshake starts.
+    /// feature `tls`) each TLS handshake into a [`tracing`](https://docs.rs/tracing) span.
     ///
     /// With [`tracing-opentelemetry`](https://docs.rs/tracing-opentelemetry) these spans
-    /// reach OpenTelemetry as they are: every field is named after the OpenTelemetry
-    /// semantic conventions where one exists, and `nettrace.*` otherwise.
+    /// reach OpenTelemetry as the connection-setup spans of the semantic conventions
+    /// (1.44, after .NET's `HttpClient`): each sets `otel.name`, which becomes the
+    /// OpenTelemetry span name, and `otel.kind = "internal"`; every field is named after
+    /// the conventions where one exists, and `nettrace.*` otherwise.
     ///
-    /// | span | fields |
-    /// |---|---|
-    /// | `dns.lookup` | `dns.question.name`, `nettrace.dial_id`; at its end `nettrace.outcome` (`"resolved"`, `"failed"` or `"cancelled"`), `nettrace.coalesced`, `nettrace.dns.answers` (the addresses, comma-separated) or `error.type` (the [`ResolveErrorKind`](crate::ResolveErrorKind) in snake case, such as `"not_found"`) |
-    /// | `tcp.connect` | `server.address` (the name the dial looked up, else the IP address), `server.port`, `network.peer.address`, `network.peer.port`, `network.transport` (`"tcp"`), `network.type` (`"ipv4"` or `"ipv6"`), `nettrace.dial_id`, `nettrace.attempt`; at its end `nettrace.outcome` (`"connected"`, `"failed"` or `"cancelled"`) and on failure `error.type` (the [`io::ErrorKind`](std::io::ErrorKind) in snake case, such as `"connection_refused"`) |
-    /// | `http.connection_setup` | OpenTelemetry name (`otel.name`) `HTTP connection_setup {server.address}:{server.port}`, `otel.kind` `"internal"`, `server.address`, `server.port` (the host and port asked for), `nettrace.dial_id`; at its end `nettrace.outcome` (`"connected"`, `"failed"` or `"cancelled"`), `network.peer.address` and `network.peer.port` when the client reports the peer, or on failure `error.type` (as for `tcp.connect`). From [`ConnectionSetupStart`](crate::ConnectionSetupStart), fired by `nettrace::reqwest::ConnectLayer` (feature `reqwest`) |
-    /// | `tls.handshake` | `server.address` (the server name), `server.port`, `network.peer.address`, `network.peer.port`, `tls.protocol.name` (`"tls"`), `nettrace.dial_id`; at its end `nettrace.outcome` (`"established"`, `"failed"` or `"cancelled"`), `tls.established`, and `tls.protocol.version` (`"1.3"`), `tls.cipher`, `tls.next_protocol` (ALPN) or `error.type` |
+    /// | `tracing` name | OpenTelemetry name | fields |
+    /// |---|---|---|
+    /// | `dns.lookup` | `DNS lookup {dns.question.name}` | `dns.question.name`, `nettrace.dial_id`; at its end `nettrace.outcome` (`"resolved"`, `"failed"` or `"cancelled"`), `nettrace.coalesced`, `dns.answers` (the addresses, comma-separated: `tracing` fields have no arrays) or `error.type` (the [`ResolveErrorKind`](crate::ResolveErrorKind) in snake case, such as `"not_found"`) |
+    /// | `tcp.connect` | `socket connect {network.peer.address}:{network.peer.port}` | `network.peer.address`, `network.peer.port`, `network.transport` (`"tcp"`), `network.type` (`"ipv4"` or `"ipv6"`), `server.address` (the name the dial looked up, else the IP address), `server.port`, `nettrace.dial_id`, `nettrace.attempt`; at its end `nettrace.outcome` (`"connected"`, `"failed"` or `"cancelled"`) and on failure `error.type` (the [`io::ErrorKind`](std::io::ErrorKind) in snake case, such as `"connection_refused"`) |
+    /// | `tls.handshake` | `TLS client handshake {server.address}` | `server.address` (the server name), `server.port`, `network.peer.address`, `network.peer.port`, `tls.protocol.name` (`"tls"`), `nettrace.dial_id`; at its end `nettrace.outcome` (`"established"`, `"failed"` or `"cancelled"`), `tls.established`, and `tls.protocol.version` (`"1.3"`), `tls.cipher`, `tls.next_protocol` (ALPN) or `error.type` |
+    /// | `http.connection_setup` | `HTTP connection_setup {server.address}:{server.port}` | `server.address`, `server.port` (the host and port asked for), `nettrace.dial_id`; at its end `nettrace.outcome` (as for `tcp.connect`), `network.peer.address` and `network.peer.port` when the client reports the peer, or on failure `error.type`. From [`ConnectionSetupStart`](crate::ConnectionSetupStart) |
     ///
     /// Each address family's answer ([`DnsAnswer`]) is an event `dns.answer` in its
     /// `dns.lookup` span, with `nettrace.dns.family` (`"ipv6"` for AAAA, `"ipv4"` for A),
-    /// `nettrace.dns.answers` (that family's addresses, comma-separated),
-    /// `nettrace.coalesced`, and when the family has no answer `error.type` (as above;
-    /// `"cancelled"` when the dial stopped waiting for it) and `error.message`.
+    /// `dns.answers` (that family's addresses, comma-separated), `nettrace.coalesced`, and
+    /// when the family has no answer `error.type` (as above; `"cancelled"` when the dial
+    /// stopped waiting for it) and `error.message`.
     ///
     /// A failure also sets `otel.status_code = "error"` and `otel.status_description` (the
     /// error message), which `tracing-opentelemetry` turns into the span's status. An
     /// attempt that lost the race is `"cancelled"`, not an error. Spans and events have
     /// level `INFO` and target `nettrace`. `nettrace.dial_id` is the number of the
     /// [`DialId`] of the dial the span belongs to.
+    ///
+    /// # Parents
+    ///
+    /// Parents come from ids, never from guesses. A lookup, attempt or handshake of dial
+    /// `D` is a child of the `http.connection_setup` span of `D` while one is open (an
+    /// HTTP client fired a [`ConnectionSetupStart`](crate::ConnectionSetupStart) with
+    /// dial `D`). Otherwise it is a child of the caller's span: the span current when it
+    /// starts, which is the span the dial runs in (`dial.instrument(span)`), since a dial
+    /// calls every hook on its own task, inside its own poll. A connection setup is a
+    /// child of the span current at its start.
     ///
     /// Every span closes with its outcome: the crate fires each done hook exactly once,
     /// also when a dial is dropped half way (then the pending lookup and attempts end as
@@ -109,8 +121,10 @@ impl NetTrace {
     ///
     /// let spans = exporter.get_finished_spans()?;
     /// let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
-    /// assert_eq!(names, ["dns.lookup", "tcp.connect", "checkout"]);
+    /// let connect_name = format!("socket connect 127.0.0.1:{port}");
+    /// assert_eq!(names, ["DNS lookup db.test", &connect_name, "checkout"]);
     /// let connect = &spans[1];
+    /// assert_eq!(connect.span_kind, opentelemetry::trace::SpanKind::Internal);
     /// assert_eq!(connect.parent_span_id, spans[2].span_context.span_id());
     /// let attr = |key: &str| connect.attributes.iter().find(|kv| kv.key.as_str() == key);
     /// assert_eq!(attr("nettrace.outcome").unwrap().value.as_str(), "connected");
@@ -257,6 +271,18 @@ impl Spans {
         }
     }
 
+    /// The parent of a new span of `dial`: the `HTTP connection_setup` span of that dial
+    /// while one is open (its [`ConnectionSetupStart`](crate::ConnectionSetupStart) carried
+    /// the same id), else [`Spans::parent`].
+    fn parent_of(&self, dial: DialId) -> Span {
+        let setup = self
+            .lock()
+            .spans
+            .get(&Key::Setup(dial))
+            .map(|o| o.span.clone());
+        setup.unwrap_or_else(|| self.parent())
+    }
+
     /// Whether a span is open under `key` already (the trace is installed twice).
     fn is_open(&self, key: Key) -> bool {
         self.lock().spans.contains_key(&key)
@@ -277,13 +303,15 @@ impl Spans {
         self.lock().name(e.dial, e.host);
         let span = tracing::info_span!(
             target: TARGET,
-            parent: &self.parent(),
+            parent: &self.parent_of(e.dial),
             "dns.lookup",
+            "otel.name" = %format_args!("DNS lookup {}", e.host),
+            "otel.kind" = "internal",
             "dns.question.name" = e.host,
             "nettrace.dial_id" = dial_id(e.dial),
             "nettrace.outcome" = Empty,
             "nettrace.coalesced" = Empty,
-            "nettrace.dns.answers" = Empty,
+            "dns.answers" = Empty,
             "error.type" = Empty,
             "otel.status_code" = Empty,
             "otel.status_description" = Empty,
@@ -302,7 +330,7 @@ impl Spans {
             Level::INFO,
             {
                 "nettrace.dns.family" = family_name(e.family),
-                "nettrace.dns.answers" = %Joined(e.addrs),
+                "dns.answers" = %Joined(e.addrs),
                 "nettrace.coalesced" = e.coalesced,
                 "error.type" = error_type.as_deref(),
                 "error.message" = e.error.map(tracing::field::display),
@@ -327,10 +355,7 @@ impl Spans {
         match e.error {
             None => {
                 span.record("nettrace.outcome", "resolved");
-                span.record(
-                    "nettrace.dns.answers",
-                    tracing::field::display(Joined(e.addrs)),
-                );
+                span.record("dns.answers", tracing::field::display(Joined(e.addrs)));
             }
             Some(err) if err.kind() == crate::ResolveErrorKind::Cancelled => {
                 span.record("nettrace.outcome", "cancelled");
@@ -349,8 +374,10 @@ impl Spans {
         }
         let span = tracing::info_span!(
             target: TARGET,
-            parent: &self.parent(),
+            parent: &self.parent_of(e.dial),
             "tcp.connect",
+            "otel.name" = %OtelName("socket connect", Some(e.addr.ip()), Some(e.addr.port())),
+            "otel.kind" = "internal",
             "server.address" = Empty,
             "server.port" = i64::from(e.addr.port()),
             "network.peer.address" = %e.addr.ip(),
@@ -388,20 +415,9 @@ impl Spans {
         let Some(span) = span else {
             return;
         };
-        match e.outcome {
-            ConnectOutcome::Connected => {
-                span.record("nettrace.outcome", "connected");
-            }
-            ConnectOutcome::Failed(err) => {
-                span.record("nettrace.outcome", "failed");
-                failed(&span, snake_case(&err.kind()), err);
-            }
-            ConnectOutcome::Cancelled => {
-                span.record("nettrace.outcome", "cancelled");
-            }
-            ConnectOutcome::Detached => {
-                span.record("nettrace.outcome", "detached");
-            }
+        span.record("nettrace.outcome", connect_outcome(&e.outcome));
+        if let ConnectOutcome::Failed(err) = e.outcome {
+            failed(&span, snake_case(&err.kind()), err);
         }
     }
 }
@@ -415,8 +431,10 @@ impl Spans {
         }
         let span = tracing::info_span!(
             target: TARGET,
-            parent: &self.parent(),
+            parent: &self.parent_of(e.dial),
             "tls.handshake",
+            "otel.name" = %format_args!("TLS client handshake {}", e.server_name),
+            "otel.kind" = "internal",
             "server.address" = e.server_name,
             "server.port" = i64::from(e.addr.port()),
             "network.peer.address" = %e.addr.ip(),
@@ -486,28 +504,17 @@ fn failed(span: &Span, error_type: String, err: &dyn fmt::Display) {
     span.record("otel.status_description", tracing::field::display(err));
 }
 
-fn network_type(ip: IpAddr) -> &'static str {
-    match ip {
-        IpAddr::V4(_) => "ipv4",
-        IpAddr::V6(_) => "ipv6",
-    }
-}
+/// An OpenTelemetry span name: `{what} {host}:{port}`, or `{what}` alone when the host
+/// or the port is not known. Formatted only if a subscriber records it.
+struct OtelName<H>(&'static str, Option<H>, Option<u16>);
 
-/// An enum variant's name in snake case: `ConnectionRefused` -> `connection_refused`.
-fn snake_case(kind: &dyn fmt::Debug) -> String {
-    let name = format!("{kind:?}");
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
+impl<H: fmt::Display> fmt::Display for OtelName<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.1, self.2) {
+            (Some(host), Some(port)) => write!(f, "{} {host}:{port}", self.0),
+            _ => f.write_str(self.0),
         }
     }
-    out
 }
 
 /// Displays addresses comma-separated.
@@ -535,17 +542,6 @@ mod setup;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io;
-
-    #[test]
-    fn snake_case_names() {
-        assert_eq!(
-            snake_case(&io::ErrorKind::ConnectionRefused),
-            "connection_refused"
-        );
-        assert_eq!(snake_case(&crate::ResolveErrorKind::NotFound), "not_found");
-        assert_eq!(snake_case(&io::ErrorKind::Other), "other");
-    }
 
     #[test]
     fn joined_addresses() {

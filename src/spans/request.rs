@@ -75,7 +75,8 @@ impl HttpTrace {
     ///
     /// let spans = exporter.get_finished_spans()?;
     /// let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
-    /// assert_eq!(names, ["tcp.connect", "http.request"]);
+    /// let connect_name = format!("socket connect 127.0.0.1:{}", addr.port());
+    /// assert_eq!(names, [&connect_name, "http.request"]);
     /// assert_eq!(spans[0].parent_span_id, spans[1].span_context.span_id());
     /// let status = spans[1]
     ///     .attributes

@@ -3,7 +3,8 @@
 
 use tracing::field::Empty;
 
-use super::{dial_id, failed, snake_case, Key, Spans, TARGET};
+use super::{dial_id, failed, Key, OtelName, Spans, TARGET};
+use crate::semconv::{connect_outcome, snake_case};
 use crate::trace::{ConnectOutcome, ConnectionSetupDone, ConnectionSetupStart};
 
 impl Spans {
@@ -12,16 +13,12 @@ impl Spans {
         if self.is_open(key) {
             return;
         }
-        // The OpenTelemetry name .NET's HttpClient gives the same span.
-        let name = match (e.host, e.port) {
-            (Some(host), Some(port)) => format!("HTTP connection_setup {host}:{port}"),
-            _ => "HTTP connection_setup".to_owned(),
-        };
         let span = tracing::info_span!(
             target: TARGET,
             parent: &self.parent(),
             "http.connection_setup",
-            "otel.name" = name,
+            // The OpenTelemetry name .NET's HttpClient gives the same span.
+            "otel.name" = %OtelName("HTTP connection_setup", e.host, e.port),
             "otel.kind" = "internal",
             "server.address" = e.host,
             "server.port" = e.port.map(i64::from),
@@ -44,17 +41,9 @@ impl Spans {
             span.record("network.peer.address", tracing::field::display(peer.ip()));
             span.record("network.peer.port", i64::from(peer.port()));
         }
-        match e.outcome {
-            ConnectOutcome::Connected => {
-                span.record("nettrace.outcome", "connected");
-            }
-            ConnectOutcome::Failed(err) => {
-                span.record("nettrace.outcome", "failed");
-                failed(&span, snake_case(&err.kind()), err);
-            }
-            _ => {
-                span.record("nettrace.outcome", "cancelled");
-            }
+        span.record("nettrace.outcome", connect_outcome(&e.outcome));
+        if let ConnectOutcome::Failed(err) = e.outcome {
+            failed(&span, snake_case(&err.kind()), err);
         }
     }
 }

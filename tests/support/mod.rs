@@ -4,6 +4,8 @@
 
 pub mod dns;
 pub mod http;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod net;
 #[cfg(feature = "tracing")]
 pub mod otel;
