@@ -11,6 +11,10 @@ mod faults;
 mod happy_eyeballs_v2;
 #[cfg(all(feature = "http", feature = "tls"))]
 mod http;
+#[cfg(feature = "metrics")]
+mod otel_metrics;
+#[cfg(feature = "tracing")]
+mod otel_spans;
 #[cfg(all(feature = "http", feature = "tls"))]
 mod pool;
 mod properties;

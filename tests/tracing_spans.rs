@@ -781,26 +781,15 @@ async fn spans_end_with_their_outcome_when_another_hook_panics() {
 }
 
 mod otel {
-    use opentelemetry::trace::{SpanId, Status, TracerProvider as _};
+    use opentelemetry::trace::{SpanId, Status};
     use opentelemetry::Value;
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 
     use super::*;
-    use crate::support::otel::attr;
-
-    fn string(span: &SpanData, key: &str) -> Option<String> {
-        attr(span, key).map(|v| v.as_str().into_owned())
-    }
+    use crate::support::otel::{attr, text as string, Exported};
 
     #[tokio::test]
     async fn exported_spans_carry_the_conventions_and_the_user_span_as_parent() {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("nettrace-test")));
-        let _default = tracing::subscriber::set_default(subscriber);
+        let exported = Exported::install();
 
         // 127.0.0.2:P refuses (nothing listens there), 127.0.0.1:P accepts.
         let live = Live::on("127.0.0.1").await;
@@ -813,7 +802,7 @@ mod otel {
         dial.instrument(user.clone()).await.unwrap();
         drop(user);
 
-        let spans = exporter.get_finished_spans().unwrap();
+        let spans = exported.spans();
         let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
         assert_eq!(
             names,
