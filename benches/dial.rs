@@ -9,6 +9,14 @@
 //!   `127.0.0.1:P` (live): our `Dialer` (250 ms attempt delay) against hyper-util's
 //!   `HttpConnector` (300 ms Happy Eyeballs timeout, its default).
 //!
+//! - `traced_dial` (with `--features tracing,metrics`): paired rounds of a dial by name
+//!   (`StaticResolver`, one lookup and one attempt to `127.0.0.1:P`) untraced, again
+//!   untraced (the A/A row: the noise floor), with `NetTrace::tracing()` under
+//!   `tracing`'s `NoSubscriber` and under a `tracing_subscriber::registry()` with no
+//!   layer (every span made, none exported), and with `NetTrace::metrics` on the global
+//!   no-op meter and on an SDK meter (a periodic reader that does not export during the
+//!   run). Printed as rate ratios to the untraced dial. Target: >= 0.95 each.
+//!
 //! Only loopback is touched, and no name goes to the system's DNS: names resolve through
 //! fixed maps. Client and listeners share one current-thread runtime, so no cross-thread
 //! wake-up is timed; each connection waits for the server's FIN before it is dropped
@@ -289,6 +297,100 @@ fn happy_eyeballs_fallback(c: &mut Criterion) {
     }
 }
 
+/// Paired rounds of traced and untraced dials by name; see the module docs.
+fn traced_dial(_c: &mut Criterion) {
+    #[cfg(all(feature = "tracing", feature = "metrics"))]
+    otel::paired_rows();
+    #[cfg(not(all(feature = "tracing", feature = "metrics")))]
+    println!("\ntraced_dial: run with --features tracing,metrics");
+}
+
+#[cfg(all(feature = "tracing", feature = "metrics"))]
+mod otel {
+    use std::time::Duration;
+
+    use nettrace::{Dialer, NetTrace, StaticResolver};
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    use tracing::Dispatch;
+
+    use super::{finish, runtime, serve, support};
+
+    const ROUNDS: usize = 15;
+    const PER_ROUND: usize = 300;
+
+    /// Runs `batch` with `dispatch` as the thread's default subscriber.
+    fn under(dispatch: &Dispatch, batch: &mut dyn FnMut() -> Duration) -> Duration {
+        tracing::dispatcher::with_default(dispatch, batch)
+    }
+
+    pub(super) fn paired_rows() {
+        let rt = runtime();
+        let addr = serve(&rt, "127.0.0.1", 0);
+        let dialer = Dialer::builder()
+            .resolver(StaticResolver::new().insert("bench.test", [addr.ip()]))
+            .build();
+        let target = format!("bench.test:{}", addr.port());
+
+        let spans = NetTrace::tracing();
+        let none = Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let registry = Dispatch::new(tracing_subscriber::registry());
+        let noop_meter = NetTrace::metrics(&opentelemetry::global::meter("bench"));
+        // Aggregates every value; exports only every 60 s (the default), so not during a round.
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(InMemoryMetricExporter::default()).build())
+            .build();
+        let sdk_meter = NetTrace::metrics(&provider.meter("bench"));
+
+        let dial = |trace: &NetTrace| nettrace::with_trace(trace.clone(), dialer.dial(&target));
+        let ratios = support::paired(
+            ROUNDS,
+            &mut [
+                timed_batch!(rt, PER_ROUND, {
+                    finish(dialer.dial(&target).await.unwrap()).await;
+                }),
+                timed_batch!(rt, PER_ROUND, {
+                    finish(dialer.dial(&target).await.unwrap()).await;
+                }),
+                &mut || {
+                    under(
+                        &none,
+                        timed_batch!(rt, PER_ROUND, {
+                            finish(dial(&spans).await.unwrap()).await;
+                        }),
+                    )
+                },
+                &mut || {
+                    under(
+                        &registry,
+                        timed_batch!(rt, PER_ROUND, {
+                            finish(dial(&spans).await.unwrap()).await;
+                        }),
+                    )
+                },
+                timed_batch!(rt, PER_ROUND, {
+                    finish(dial(&noop_meter).await.unwrap()).await;
+                }),
+                timed_batch!(rt, PER_ROUND, {
+                    finish(dial(&sdk_meter).await.unwrap()).await;
+                }),
+            ],
+        );
+        println!("\ntraced_dial: paired rate ratio to an untraced dial by name, median of {ROUNDS} rounds of {PER_ROUND}");
+        let rows = [
+            "untraced (A/A)",
+            "tracing, NoSubscriber",
+            "tracing, registry (no layer)",
+            "metrics, global no-op meter",
+            "metrics, SDK meter",
+        ];
+        for (row, ratio) in rows.iter().zip(ratios) {
+            println!("  {row:<30} {ratio:.3}  (target >= 0.95)");
+        }
+        provider.shutdown().unwrap();
+    }
+}
+
 criterion_group! {
     name = benches;
     // Set here, not on the groups, so that `--warm-up-time` and `--measurement-time` still
@@ -298,6 +400,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(20);
-    targets = connect_ip_literal, happy_eyeballs_fallback
+    targets = connect_ip_literal, happy_eyeballs_fallback, traced_dial
 }
 criterion_main!(benches);

@@ -1,7 +1,8 @@
-//! Exports one traced dial to an OpenTelemetry SDK pipeline and prints the spans it got.
+//! Exports one traced dial to an OpenTelemetry SDK pipeline and prints the spans and the
+//! metrics it got.
 //!
 //! ```text
-//! cargo run --example otel --features tracing
+//! cargo run --example otel --features tracing,metrics
 //! ```
 //!
 //! It needs no network: the name `happy-eyeballs.test` resolves (through a
@@ -9,7 +10,10 @@
 //! it hang like connects to a dead host, and `127.0.0.1:P`, a live listener. The dial runs
 //! inside an application span, `checkout`; `NetTrace::tracing()` turns its lookup and its
 //! two connection attempts into `tracing` spans, and `tracing-opentelemetry` hands them to
-//! the SDK, here with an in-memory exporter in place of an OTLP one.
+//! the SDK, here with an in-memory exporter in place of an OTLP one. `NetTrace::metrics`
+//! records the same lookup and attempts as OpenTelemetry metrics (`dns.lookup.duration`,
+//! `nettrace.connect.attempts`, `nettrace.connect.duration`) on an SDK meter provider,
+//! also exported in memory, then printed.
 
 #[path = "support/scenario.rs"]
 mod scenario;
@@ -17,7 +21,10 @@ mod scenario;
 use std::time::{Duration, SystemTime};
 
 use nettrace::NetTrace;
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{SpanId, TracerProvider as _};
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use scenario::Scenario;
 use tracing::Instrument;
@@ -32,13 +39,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build();
     let telemetry = tracing_opentelemetry::layer().with_tracer(provider.tracer("otel-example"));
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(telemetry))?;
+    // Metrics: SDK meter provider -> periodic reader -> exporter (read at the end).
+    let metric_exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(metric_exporter.clone()).build())
+        .build();
+    let metrics = NetTrace::metrics(&meters.meter("otel-example"));
 
     let peers = Scenario::start().await;
     let dialer = peers.dialer();
 
     let checkout = tracing::info_span!("checkout", "app.cart" = 42);
     let dial = dialer.dial_host(scenario::NAME, peers.live.port());
-    let stream = nettrace::with_trace(NetTrace::tracing(), dial)
+    // Two traces, composed by nesting their scopes: spans and metrics of the same dial.
+    let dial = nettrace::with_trace(NetTrace::tracing(), dial);
+    let stream = nettrace::with_trace(metrics, dial)
         .instrument(checkout)
         .await?;
     println!("connected to {}\n", stream.peer_addr()?);
@@ -53,7 +68,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         0,
     );
     provider.shutdown()?;
+
+    meters.force_flush()?;
+    println!("\nmetrics:");
+    if let Some(last) = metric_exporter.get_finished_metrics()?.last() {
+        print_metrics(last);
+    }
+    meters.shutdown()?;
     Ok(())
+}
+
+/// Prints every data point of every metric: its attributes, then a counter's value or a
+/// histogram's count and sum.
+fn print_metrics(exported: &ResourceMetrics) {
+    for metric in exported.scope_metrics().flat_map(|scope| scope.metrics()) {
+        println!("  {} ({})", metric.name(), metric.unit());
+        let attributes = |kvs: Vec<&opentelemetry::KeyValue>| {
+            let kvs: Vec<String> = kvs
+                .iter()
+                .map(|kv| format!("{}={}", kv.key, kv.value))
+                .collect();
+            kvs.join(" ")
+        };
+        match metric.data() {
+            AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                for point in sum.data_points() {
+                    let attrs = attributes(point.attributes().collect());
+                    println!("    {attrs}: {}", point.value());
+                }
+            }
+            AggregatedMetrics::F64(MetricData::Histogram(histogram)) => {
+                for point in histogram.data_points() {
+                    let attrs = attributes(point.attributes().collect());
+                    println!(
+                        "    {attrs}: count {} sum {:.6} s",
+                        point.count(),
+                        point.sum()
+                    );
+                }
+            }
+            other => println!("    {other:?}"),
+        }
+    }
 }
 
 /// Prints the spans under `parent`, in start order, with their attributes; times count

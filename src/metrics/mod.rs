@@ -8,7 +8,7 @@ mod pool;
 #[path = "../../tests/support/metrics.rs"]
 mod sdk;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -117,11 +117,12 @@ struct Recorder {
 }
 
 /// Start times, keyed as the events pair: every start has exactly one done, so an entry
-/// lives as long as its lookup or attempt.
+/// lives as long as its lookup or attempt. (B-trees: a few entries each, compared faster
+/// than SipHash hashes them.)
 #[derive(Default)]
 struct Started {
-    lookups: HashMap<DialId, Instant>,
-    attempts: HashMap<(DialId, usize), Instant>,
+    lookups: BTreeMap<DialId, Instant>,
+    attempts: BTreeMap<(DialId, usize), Instant>,
 }
 
 impl Recorder {
@@ -190,14 +191,19 @@ impl Recorder {
         let seconds = start.elapsed().as_secs_f64();
         let outcome = KeyValue::new("nettrace.outcome", connect_outcome(&e.outcome));
         let family = KeyValue::new("network.type", network_type(e.addr.ip()));
-        let attributes = match e.outcome {
-            ConnectOutcome::Failed(err) => {
-                let error = KeyValue::new("error.type", snake_case(&err.kind()));
-                vec![outcome, family, error]
-            }
-            _ => vec![outcome, family],
+        let failed = match e.outcome {
+            ConnectOutcome::Failed(err) => Some(snake_case(&err.kind())),
+            _ => None,
         };
-        self.attempts.add(1, &attributes);
-        self.connect_duration.record(seconds, &attributes);
+        let with_error;
+        let attributes: &[KeyValue] = match failed {
+            Some(kind) => {
+                with_error = [outcome, family, KeyValue::new("error.type", kind)];
+                &with_error
+            }
+            None => &[outcome, family],
+        };
+        self.attempts.add(1, attributes);
+        self.connect_duration.record(seconds, attributes);
     }
 }

@@ -7,7 +7,7 @@
 //! attempt index for a connection attempt — and the name each dial looked up, for the
 //! `server.address` of its attempts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -156,16 +156,18 @@ enum Parent {
     Request(std::sync::Weak<RequestSpan>),
 }
 
+// B-trees rather than hash maps: a handful of entries each, whose keys a B-tree compares
+// faster than SipHash hashes them.
 #[derive(Default)]
 struct Open {
-    spans: HashMap<Key, OpenSpan>,
+    spans: BTreeMap<Key, OpenSpan>,
     /// The name each dial looked up, by dial (ids grow with time: the first is the
     /// oldest). At most [`NAMES_KEPT`].
-    names: BTreeMap<DialId, Box<str>>,
+    names: BTreeMap<DialId, Arc<str>>,
 }
 
 /// What pairs a start event with its done event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     Dns(DialId),
     Connect(DialId, usize),
@@ -176,19 +178,32 @@ enum Key {
 
 struct OpenSpan {
     span: Span,
-    /// The families whose answer is already an event of this (lookup) span: a trace
-    /// installed twice sees each answer twice.
-    answered: Vec<Family>,
+    /// The families whose answer is already an event of this (lookup) span, one bit
+    /// each: a trace installed twice sees each answer twice.
+    answered: u8,
+}
+
+/// What a start event needs to know of the spans open already, read under one lock.
+struct Starting {
+    /// The `HTTP connection_setup` span of the dial, while one is open.
+    setup: Option<Span>,
+    /// The name the dial looked up, if it did.
+    name: Option<Arc<str>>,
 }
 
 impl Open {
     /// Keeps `span` under `key`, unless a span is open there already: the same trace
-    /// installed twice around one dial sees every event twice, and makes one span.
-    fn insert(&mut self, key: Key, span: Span) {
-        self.spans.entry(key).or_insert(OpenSpan {
-            span,
-            answered: Vec::new(),
-        });
+    /// installed twice around one dial sees every event twice, and makes one span. A
+    /// span not kept is handed back, to be dropped outside the lock.
+    #[must_use]
+    fn insert(&mut self, key: Key, span: Span) -> Option<Span> {
+        match self.spans.entry(key) {
+            std::collections::btree_map::Entry::Occupied(_) => Some(span),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(OpenSpan { span, answered: 0 });
+                None
+            }
+        }
     }
 
     fn take(&mut self, key: Key) -> Option<Span> {
@@ -198,10 +213,15 @@ impl Open {
     /// The lookup span of `dial`, if `family`'s answer is not in it yet.
     fn answer_span(&mut self, dial: DialId, family: Family) -> Option<Span> {
         let open = self.spans.get_mut(&Key::Dns(dial))?;
-        if open.answered.contains(&family) {
+        let bit = match family {
+            Family::Ipv6 => 1,
+            Family::Ipv4 => 2,
+            _ => 4,
+        };
+        if open.answered & bit != 0 {
             return None;
         }
-        open.answered.push(family);
+        open.answered |= bit;
         Some(open.span.clone())
     }
 
@@ -256,7 +276,8 @@ impl Spans {
 
     fn lock(&self) -> MutexGuard<'_, Open> {
         // No user code runs under this lock (spans are made, recorded and dropped
-        // outside it) and every update leaves the maps consistent.
+        // outside it; under it they are only cloned, which a subscriber does by
+        // counting) and every update leaves the maps consistent.
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -271,39 +292,42 @@ impl Spans {
         }
     }
 
-    /// The parent of a new span of `dial`: the `HTTP connection_setup` span of that dial
-    /// while one is open (its [`ConnectionSetupStart`](crate::ConnectionSetupStart) carried
-    /// the same id), else [`Spans::parent`].
-    fn parent_of(&self, dial: DialId) -> Span {
-        let setup = self
-            .lock()
-            .spans
-            .get(&Key::Setup(dial))
-            .map(|o| o.span.clone());
-        setup.unwrap_or_else(|| self.parent())
+    /// What a new span under `key` for `dial` needs, or `None` if a span is open under
+    /// `key` already (the trace is installed twice).
+    fn starting(&self, key: Key, dial: DialId) -> Option<Starting> {
+        let open = self.lock();
+        if open.spans.contains_key(&key) {
+            return None;
+        }
+        Some(Starting {
+            setup: open.spans.get(&Key::Setup(dial)).map(|o| o.span.clone()),
+            name: open.names.get(&dial).cloned(),
+        })
     }
 
-    /// Whether a span is open under `key` already (the trace is installed twice).
-    fn is_open(&self, key: Key) -> bool {
-        self.lock().spans.contains_key(&key)
+    /// The parent of a new span of a dial: the `HTTP connection_setup` span of that dial
+    /// while one is open (its [`ConnectionSetupStart`](crate::ConnectionSetupStart) carried
+    /// the same id), else [`Spans::parent`].
+    fn parent_of(&self, start: &mut Starting) -> Span {
+        start.setup.take().unwrap_or_else(|| self.parent())
     }
 
     /// Keeps `span` open under `key`; a disabled span is not kept.
-    fn open(&self, key: Key, span: &Span) {
+    fn open(&self, key: Key, span: Span) {
         if !span.is_disabled() {
-            self.lock().insert(key, span.clone());
+            let rejected = self.lock().insert(key, span);
+            drop(rejected);
         }
     }
 
     fn dns_start(&self, e: &DnsStart<'_>) {
         let key = Key::Dns(e.dial);
-        if self.is_open(key) {
+        let Some(mut start) = self.starting(key, e.dial) else {
             return;
-        }
-        self.lock().name(e.dial, e.host);
+        };
         let span = tracing::info_span!(
             target: TARGET,
-            parent: &self.parent_of(e.dial),
+            parent: &self.parent_of(&mut start),
             "dns.lookup",
             "otel.name" = %format_args!("DNS lookup {}", e.host),
             "otel.kind" = "internal",
@@ -316,7 +340,12 @@ impl Spans {
             "otel.status_code" = Empty,
             "otel.status_description" = Empty,
         );
-        self.open(key, &span);
+        let rejected = {
+            let mut open = self.lock();
+            open.name(e.dial, e.host);
+            (!span.is_disabled()).then(|| open.insert(key, span))
+        };
+        drop(rejected);
     }
 
     fn dns_answer(&self, e: &DnsAnswer<'_>) {
@@ -369,12 +398,12 @@ impl Spans {
 
     fn connect_start(&self, e: &ConnectStart) {
         let key = Key::Connect(e.dial, e.attempt);
-        if self.is_open(key) {
+        let Some(mut start) = self.starting(key, e.dial) else {
             return;
-        }
+        };
         let span = tracing::info_span!(
             target: TARGET,
-            parent: &self.parent_of(e.dial),
+            parent: &self.parent_of(&mut start),
             "tcp.connect",
             "otel.name" = %OtelName("socket connect", Some(e.addr.ip()), Some(e.addr.port())),
             "otel.kind" = "internal",
@@ -395,12 +424,11 @@ impl Spans {
             return;
         }
         // An IP literal is not looked up: its dial has no name.
-        let name = self.lock().names.get(&e.dial).cloned();
-        match name {
+        match start.name {
             Some(name) => span.record("server.address", &*name),
             None => span.record("server.address", tracing::field::display(e.addr.ip())),
         };
-        self.open(key, &span);
+        self.open(key, span);
     }
 
     fn connect_done(&self, e: &ConnectDone<'_>) {
@@ -426,12 +454,12 @@ impl Spans {
 impl Spans {
     fn tls_start(&self, e: &crate::TlsHandshakeStart<'_>) {
         let key = Key::Tls(e.dial);
-        if self.is_open(key) {
+        let Some(mut start) = self.starting(key, e.dial) else {
             return;
-        }
+        };
         let span = tracing::info_span!(
             target: TARGET,
-            parent: &self.parent_of(e.dial),
+            parent: &self.parent_of(&mut start),
             "tls.handshake",
             "otel.name" = %format_args!("TLS client handshake {}", e.server_name),
             "otel.kind" = "internal",
@@ -450,7 +478,7 @@ impl Spans {
             "otel.status_code" = Empty,
             "otel.status_description" = Empty,
         );
-        self.open(key, &span);
+        self.open(key, span);
     }
 
     fn tls_done(&self, e: &crate::TlsHandshakeDone<'_>) {
@@ -553,9 +581,9 @@ mod tests {
     fn spans_pair_by_key_and_a_second_start_under_a_key_is_ignored() {
         let mut open = Open::default();
         let (a, b) = (DialId::next(), DialId::next());
-        open.insert(Key::Connect(a, 0), Span::none());
-        open.insert(Key::Connect(b, 0), Span::none());
-        open.insert(Key::Connect(a, 0), Span::none());
+        assert!(open.insert(Key::Connect(a, 0), Span::none()).is_none());
+        assert!(open.insert(Key::Connect(b, 0), Span::none()).is_none());
+        assert!(open.insert(Key::Connect(a, 0), Span::none()).is_some());
         assert_eq!(open.spans.len(), 2);
         assert!(open.take(Key::Connect(b, 0)).is_some());
         assert!(open.take(Key::Connect(b, 0)).is_none());
@@ -569,7 +597,7 @@ mod tests {
         let mut open = Open::default();
         let dial = DialId::next();
         assert!(open.answer_span(dial, Family::Ipv6).is_none(), "no lookup");
-        open.insert(Key::Dns(dial), Span::none());
+        assert!(open.insert(Key::Dns(dial), Span::none()).is_none());
         assert!(open.answer_span(dial, Family::Ipv6).is_some());
         assert!(open.answer_span(dial, Family::Ipv6).is_none(), "a repeat");
         assert!(open.answer_span(dial, Family::Ipv4).is_some());

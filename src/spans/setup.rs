@@ -10,7 +10,7 @@ use crate::trace::{ConnectOutcome, ConnectionSetupDone, ConnectionSetupStart};
 impl Spans {
     pub(super) fn setup_start(&self, e: &ConnectionSetupStart<'_>) {
         let key = Key::Setup(e.dial);
-        if self.is_open(key) {
+        if self.starting(key, e.dial).is_none() {
             return;
         }
         let span = tracing::info_span!(
@@ -30,7 +30,7 @@ impl Spans {
             "otel.status_code" = Empty,
             "otel.status_description" = Empty,
         );
-        self.open(key, &span);
+        self.open(key, span);
     }
 
     pub(super) fn setup_done(&self, e: &ConnectionSetupDone<'_>) {
