@@ -316,7 +316,7 @@ mod otel {
 
     use super::{finish, runtime, serve, support};
 
-    const ROUNDS: usize = 15;
+    const ROUNDS: usize = 41;
     const PER_ROUND: usize = 300;
 
     /// Runs `batch` with `dispatch` as the thread's default subscriber.
