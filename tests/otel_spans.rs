@@ -365,3 +365,146 @@ async fn twenty_concurrent_dials_under_one_parent_pair_exactly() {
         "connected, failed and cancelled: {outcomes:?}"
     );
 }
+
+#[cfg(all(feature = "http", feature = "tls"))]
+mod requests {
+    use ::http::{Request, Version};
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use nettrace::{Connector, HttpClient, HttpTrace, TlsConfig};
+
+    use super::*;
+    use crate::support::http::{HttpServer, TestCa};
+
+    async fn get(client: &HttpClient<Empty<Bytes>>, url: &str, caller: &'static str) -> Version {
+        let request = Request::get(url).body(Empty::new()).unwrap();
+        // One `HttpTrace::tracing()` per request.
+        let send = client.send(request, HttpTrace::tracing());
+        let response = send
+            .instrument(tracing::info_span!("caller", otel.name = caller))
+            .await
+            .unwrap();
+        let version = response.version();
+        response.into_body().collect().await.unwrap();
+        version
+    }
+
+    #[tokio::test]
+    async fn a_request_that_waited_for_another_ones_h2_connection() {
+        let exported = Exported::install();
+        let ca = TestCa::new();
+        let server = HttpServer::tls("127.0.0.1", &ca, &[b"h2", b"http/1.1"]).await;
+        let port = server.addr().port();
+        let tls = TlsConfig::builder()
+            .webpki_roots(false)
+            .add_root_certificate(ca.ca_der())
+            .build()
+            .unwrap();
+        let dialer = Dialer::builder()
+            .resolver(StaticResolver::new().insert("localhost", [server.addr().ip()]))
+            .build();
+        let client = HttpClient::new(Connector::new(dialer).tls(tls));
+        let url = format!("https://localhost:{port}/shared?sig=secret");
+
+        // Both start before any connection exists: the first dials, the second waits for
+        // that dial's HTTP/2 connection.
+        let (a, b) = tokio::join!(get(&client, &url, "a"), get(&client, &url, "b"));
+        assert_eq!((a, b), (Version::HTTP_2, Version::HTTP_2));
+        assert_eq!(server.connections(), 1);
+
+        let spans = exported.spans();
+        let at = |what: &str| format!("{what} localhost:{port}");
+        let requests: Vec<&SpanData> = spans.iter().filter(|s| s.name == "GET").collect();
+        assert_eq!(requests.len(), 2, "{:#?}", names(&spans));
+        let mut dialed = None;
+        for caller in ["a", "b"] {
+            let caller = one(&spans, caller);
+            let under = children(&spans, caller);
+            assert_eq!(under.len(), 1);
+            let request = under[0];
+            assert_eq!(request.name, "GET");
+            assert_eq!(request.span_kind, SpanKind::Client);
+            assert_eq!(text(request, "http.request.method").as_deref(), Some("GET"));
+            let full = format!("https://localhost:{port}/shared?sig=REDACTED");
+            assert_eq!(text(request, "url.full"), Some(full));
+            assert_eq!(
+                text(request, "server.address").as_deref(),
+                Some("localhost")
+            );
+            assert_eq!(int(request, "server.port"), Some(i64::from(port)));
+            assert_eq!(int(request, "http.response.status_code"), Some(200));
+            assert_eq!(
+                text(request, "network.protocol.version").as_deref(),
+                Some("2")
+            );
+            assert_eq!(attr(request, "error.type"), None);
+            assert_eq!(request.status, Status::Unset);
+
+            let under = children(&spans, request);
+            let wait: Vec<_> = under
+                .iter()
+                .filter(|s| s.name == at("HTTP wait_for_connection"))
+                .collect();
+            assert_eq!(wait.len(), 1, "{caller:?} waited");
+            let wait = wait[0];
+            assert_eq!(wait.span_kind, SpanKind::Internal);
+            assert_eq!(text(wait, "server.address").as_deref(), Some("localhost"));
+            assert_eq!(int(wait, "server.port"), Some(i64::from(port)));
+            assert_eq!(text(wait, "nettrace.outcome").as_deref(), Some("got_conn"));
+            assert!(wait.end_time <= request.end_time);
+            let setups: Vec<_> = under
+                .iter()
+                .filter(|s| s.name == at("HTTP connection_setup"))
+                .collect();
+            match attr(wait, "nettrace.dialing") {
+                Some(Value::Bool(true)) => {
+                    assert_eq!(setups.len(), 1);
+                    assert!(dialed.replace(*setups[0]).is_none(), "one request dialed");
+                }
+                Some(Value::Bool(false)) => assert!(setups.is_empty()),
+                other => panic!("nettrace.dialing = {other:?}"),
+            }
+            assert_eq!(under.len(), 1 + setups.len(), "{under:#?}");
+        }
+
+        // The dialing request's setup holds the lookup, the attempt and the handshake.
+        let setup = dialed.expect("a request dialed");
+        assert_eq!(setup.span_kind, SpanKind::Internal);
+        assert_eq!(
+            text(setup, "nettrace.outcome").as_deref(),
+            Some("connected")
+        );
+        let dial = int(setup, "nettrace.dial_id");
+        let mut under: Vec<String> = children(&spans, setup)
+            .iter()
+            .map(|s| {
+                assert_eq!(int(s, "nettrace.dial_id"), dial, "{s:#?}");
+                assert_eq!(s.span_kind, SpanKind::Internal);
+                s.name.to_string()
+            })
+            .collect();
+        under.sort();
+        assert_eq!(
+            under,
+            [
+                "DNS lookup localhost".to_owned(),
+                "TLS client handshake localhost".to_owned(),
+                format!("socket connect 127.0.0.1:{port}"),
+            ]
+        );
+        let tls = one(&spans, "TLS client handshake localhost");
+        assert_eq!(text(tls, "tls.protocol.version").as_deref(), Some("1.3"));
+        assert_eq!(text(tls, "tls.next_protocol").as_deref(), Some("h2"));
+        assert!(text(tls, "tls.cipher").is_some_and(|c| c.starts_with("TLS13_")));
+        // Ours: requests, waits, the setup and its three (hyper and h2 make spans too).
+        let ours = spans
+            .iter()
+            .filter(|s| {
+                s.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str().starts_with("nettrace."))
+            })
+            .count();
+        assert_eq!(ours, 2 + 2 + 1 + 3, "{:#?}", names(&spans));
+    }
+}

@@ -931,15 +931,27 @@ mod requests {
                 ["got_conn", "wrote_request", "got_first_response_byte"]
             );
         }
-        // The new connection's lookup and attempt hang under the first request.
-        let dns = rec.children(first, "dns.lookup");
+        // The first request waited for a connection it set up: the setup's lookup and
+        // attempt hang under the setup, by the id of its dial.
+        let waits = rec.children(first, "http.wait_for_connection");
+        assert_eq!(waits.len(), 1);
+        assert_eq!(waits[0].field("nettrace.outcome"), Some("got_conn"));
+        let setup = rec.child_indices(first, "http.connection_setup");
+        assert_eq!(setup.len(), 1, "{spans:#?}");
+        let setup = setup[0];
+        assert_eq!(spans[setup].field("nettrace.outcome"), Some("connected"));
+        let dns = rec.children(setup, "dns.lookup");
         assert_eq!(dns.len(), 1);
         assert_eq!(dns[0].field("dns.question.name"), Some("web.test"));
-        let attempts = rec.children(first, "tcp.connect");
+        let attempts = rec.children(setup, "tcp.connect");
         assert_eq!(attempts.len(), 1);
         assert_eq!(attempts[0].field("nettrace.outcome"), Some("connected"));
         assert_eq!(attempts[0].field("server.address"), Some("web.test"));
-        // The second reused it: no network spans.
+        let dial = spans[setup].field("nettrace.dial_id");
+        assert_eq!(attempts[0].field("nettrace.dial_id"), dial);
+        assert_eq!(dns[0].field("nettrace.dial_id"), dial);
+        assert!(rec.children(first, "dns.lookup").is_empty());
+        // The second reused it: no wait, no network spans.
         assert!(spans.iter().all(|s| s.parent != Some(second)));
         assert!(rec.children(user, "tcp.connect").is_empty());
         rec.assert_all_closed();
@@ -968,7 +980,14 @@ mod requests {
         assert_eq!(requests[0].field("nettrace.outcome"), Some("no_response"));
         assert_eq!(requests[0].field("http.response.status_code"), None);
         let request = rec.one("http.request");
-        let attempts = rec.children(request, "tcp.connect");
+        let setup = rec.child_indices(request, "http.connection_setup");
+        assert_eq!(setup.len(), 1);
+        let spans = rec.spans();
+        assert_eq!(spans[setup[0]].field("nettrace.outcome"), Some("failed"));
+        let waits = rec.children(request, "http.wait_for_connection");
+        assert_eq!(waits.len(), 1);
+        assert_eq!(waits[0].field("nettrace.outcome"), Some("abandoned"));
+        let attempts = rec.children(setup[0], "tcp.connect");
         assert_eq!(attempts.len(), 1);
         assert_eq!(attempts[0].field("nettrace.outcome"), Some("failed"));
         assert_eq!(attempts[0].field("error.type"), Some("connection_refused"));
@@ -1002,7 +1021,10 @@ mod requests {
         let spans = rec.spans();
         assert_eq!(spans[request].parent, None, "no user span: a root");
         assert_eq!(spans[request].field("network.protocol.version"), Some("2"));
-        let handshakes = rec.children(request, "tls.handshake");
+        let setup = rec.child_indices(request, "http.connection_setup");
+        assert_eq!(setup.len(), 1, "{spans:#?}");
+        let setup = setup[0];
+        let handshakes = rec.children(setup, "tls.handshake");
         assert_eq!(handshakes.len(), 1, "{spans:#?}");
         let tls = &handshakes[0];
         assert_eq!(tls.field("server.address"), Some("localhost"));
@@ -1019,7 +1041,7 @@ mod requests {
         assert!(tls
             .field("tls.cipher")
             .is_some_and(|c| c.starts_with("TLS13_")));
-        assert_eq!(rec.children(request, "tcp.connect").len(), 1);
+        assert_eq!(rec.children(setup, "tcp.connect").len(), 1);
         rec.assert_all_closed();
     }
 }

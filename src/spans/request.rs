@@ -1,39 +1,41 @@
 //! `HttpTrace::tracing()`: one `http.request` span per request, the network spans as its
 //! children.
 
+use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use http::Version;
+use http::{Method, Uri, Version};
 use tracing::field::Empty;
 use tracing::{Level, Span};
 
-use super::{Parent, Spans, TARGET};
-use crate::http::{GetConn, GotConn, GotFirstResponseByte, HttpTrace};
+use super::{OtelName, Parent, Spans, TARGET};
+use crate::http::{
+    GetConn, GotConn, GotFirstResponseByte, HttpTrace, RequestId, WaitForConn, WroteRequest,
+};
 
 impl HttpTrace {
-    /// Returns an HTTP trace that makes an `http.request` span for the request, from
-    /// the moment it asks for a connection until its response body has been read (or
-    /// dropped), with the [`NetTrace::tracing`](crate::NetTrace::tracing) spans of
-    /// the connection it dials — lookup, attempts, TLS handshake — as its children.
-    /// Use it for one request at a time.
+    /// Returns an HTTP trace that makes a span for the request, from the moment it asks
+    /// for a connection until its response body has been read (or dropped), with the
+    /// spans of getting its connection as children. Use it for one request at a time.
     ///
-    /// The span is a child of the span current when the request is first polled. It
-    /// has `otel.kind = "client"`, `server.address` and `server.port` (from the URI),
-    /// and as the request proceeds `network.peer.address`, `network.peer.port`,
-    /// `nettrace.reused` (the connection served an earlier request),
-    /// `http.response.status_code`, `network.protocol.name` (`"http"`) and
-    /// `network.protocol.version` (`"1.1"`, `"2"`), and at its end
-    /// `nettrace.outcome`: `"complete"` (the body was read to its end),
-    /// `"incomplete"` (the body was dropped early or failed) or `"no_response"` (the
-    /// request failed or was dropped before the response head arrived; the span then
-    /// ends when the request lets go of its trace). A status of 400 or more sets
-    /// `error.type` to the status code and `otel.status_code = "error"`, as the
-    /// OpenTelemetry HTTP client conventions say. It also gets the events
-    /// `got_conn`, `wrote_request` and `got_first_response_byte`, at level `INFO`.
+    /// With `tracing-opentelemetry`, the spans follow the OpenTelemetry HTTP client and
+    /// connection-setup conventions (1.44):
     ///
-    /// The hooks do not see the request method or URL: put them on a span of your
-    /// own around the request, which becomes the parent of `http.request`. Do not
-    /// also install [`NetTrace::tracing`](crate::NetTrace::tracing) around the
+    /// | `tracing` name | OpenTelemetry name, kind | fields |
+    /// |---|---|---|
+    /// | `http.request` | `{method}` (`HTTP` for a method the conventions do not know), CLIENT | `http.request.method` (`_OTHER` and `http.request.method_original` for an unknown one), `url.full` (credentials and signature query values as `REDACTED`), `url.scheme`, `server.address`, `server.port`, `nettrace.request_id`; as the request proceeds `network.peer.address`, `network.peer.port`, `nettrace.reused`, `http.response.status_code`, `network.protocol.name` (`"http"`), `network.protocol.version` (`"1.1"`, `"2"`), and at its end `nettrace.outcome`: `"complete"` (the body was read to its end), `"incomplete"` (the body was dropped early or failed) or `"no_response"` (the request failed or was dropped before the response head arrived; the span then ends when the request lets go of its trace) |
+    /// | `http.wait_for_connection` | `HTTP wait_for_connection {server.address}:{server.port}`, INTERNAL | `server.address`, `server.port`, `nettrace.request_id`, `nettrace.dialing` (the request dials a connection of its own while it waits); from [`WaitForConn`](crate::WaitForConn) to the request's [`GotConn`](crate::GotConn), `nettrace.outcome` `"got_conn"`, or `"abandoned"` when the request ended first |
+    /// | `http.connection_setup` | `HTTP connection_setup {server.address}:{server.port}`, INTERNAL | the connection the request dials, with its lookup, attempts and TLS handshake as children (see [`NetTrace::tracing`](crate::NetTrace::tracing)); a dial the request started but did not use ends `"detached"` when the request ends |
+    ///
+    /// The request's span is a child of the span current when the request is first
+    /// polled; the others hang under it, and the network spans under their setup by
+    /// the id of its dial. A status of 400 or more sets `error.type` to the status code
+    /// and `otel.status_code = "error"`, as the HTTP client conventions say. The request
+    /// span also gets the events `got_conn`, `wrote_request` and
+    /// `got_first_response_byte`, at level `INFO`. Events of another request than the
+    /// one in flight (the trace shared by mistake) are not recorded into it.
+    ///
+    /// Do not also install [`NetTrace::tracing`](crate::NetTrace::tracing) around the
     /// request, or every network span is made twice.
     ///
     /// # Examples
@@ -74,11 +76,22 @@ impl HttpTrace {
     /// response.into_body().collect().await?;
     ///
     /// let spans = exporter.get_finished_spans()?;
-    /// let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
-    /// let connect_name = format!("socket connect 127.0.0.1:{}", addr.port());
-    /// assert_eq!(names, [&connect_name, "http.request"]);
+    /// let names: Vec<String> = spans.iter().map(|s| s.name.to_string()).collect();
+    /// let at = |what: &str| format!("{what} 127.0.0.1:{}", addr.port());
+    /// assert_eq!(
+    ///     names,
+    ///     [
+    ///         at("socket connect"),
+    ///         at("HTTP connection_setup"),
+    ///         at("HTTP wait_for_connection"),
+    ///         "GET".to_owned(),
+    ///     ]
+    /// );
+    /// // request <- connection setup <- socket connect, by ids.
     /// assert_eq!(spans[0].parent_span_id, spans[1].span_context.span_id());
-    /// let status = spans[1]
+    /// assert_eq!(spans[1].parent_span_id, spans[3].span_context.span_id());
+    /// assert_eq!(spans[3].span_kind, opentelemetry::trace::SpanKind::Client);
+    /// let status = spans[3]
     ///     .attributes
     ///     .iter()
     ///     .find(|kv| kv.key.as_str() == "http.response.status_code");
@@ -91,7 +104,8 @@ impl HttpTrace {
     pub fn tracing() -> HttpTrace {
         let request = Arc::new(RequestSpan::default());
         let net = Spans::new(Parent::Request(Arc::downgrade(&request))).into_trace();
-        let (a, b, c, d) = (
+        let (a, b, c, d, w) = (
+            request.clone(),
             request.clone(),
             request.clone(),
             request.clone(),
@@ -99,45 +113,68 @@ impl HttpTrace {
         );
         HttpTrace::new()
             .on_get_conn(move |e| a.get_conn(e))
+            .on_wait_for_conn(move |e| w.wait_for_conn(e))
             .net(net)
             .on_got_conn(move |e| b.got_conn(e))
-            .on_wrote_request(move |_| c.wrote_request())
+            .on_wrote_request(move |e| c.wrote_request(e))
             .on_got_first_response_byte(move |e| d.first_byte(e))
             .on_finished(move |e| request.finished(e.complete))
     }
 }
 
-/// The span of the request in flight. The HTTP hooks own it; the network hooks only
-/// look at it, so it closes when the request is done with its trace even if a
-/// connect it started goes on in the background.
+/// The request in flight and its spans. The HTTP hooks own them; the network hooks only
+/// look at the request's span, so it closes when the request is done with its trace even
+/// if a connect it started goes on in the background.
 #[derive(Default)]
 pub(super) struct RequestSpan {
-    span: Mutex<Option<Span>>,
+    current: Mutex<Option<Current>>,
+}
+
+struct Current {
+    request: RequestId,
+    span: Span,
+    /// `http.wait_for_connection`, from `WaitForConn` to `GotConn`.
+    wait: Option<Span>,
 }
 
 impl RequestSpan {
     pub(super) fn span(&self) -> Option<Span> {
-        self.slot().clone()
+        self.slot().as_ref().map(|c| c.span.clone())
     }
 
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Span>> {
-        // Only clones and swaps happen under this lock.
-        self.span.lock().unwrap_or_else(PoisonError::into_inner)
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Current>> {
+        // Only clones, swaps and takes happen under this lock.
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on the open span, outside the lock.
-    fn with(&self, f: impl FnOnce(&Span)) {
-        if let Some(span) = self.span() {
+    /// Runs `f` on the span of `request` if it is the one open, outside the lock.
+    fn with(&self, request: RequestId, f: impl FnOnce(&Span)) {
+        let span = self
+            .slot()
+            .as_ref()
+            .filter(|c| c.request == request)
+            .map(|c| c.span.clone());
+        if let Some(span) = span {
             f(&span);
         }
     }
 
     fn get_conn(&self, e: &GetConn<'_>) {
         let (host, port) = split_host_port(e.host_port);
+        let (method, original) = match known_method(e.method) {
+            Some(method) => (method, None),
+            None => ("_OTHER", Some(e.method.as_str())),
+        };
         let span = tracing::info_span!(
             target: TARGET,
             "http.request",
+            // `{method}`, or `HTTP` for a method the conventions do not know.
+            "otel.name" = original.map_or(method, |_| "HTTP"),
             "otel.kind" = "client",
+            "http.request.method" = method,
+            "http.request.method_original" = original,
+            "url.full" = %FullUrl(e.uri),
+            "url.scheme" = e.uri.scheme_str(),
             "server.address" = host,
             "server.port" = port.map(i64::from),
             "network.peer.address" = Empty,
@@ -145,20 +182,60 @@ impl RequestSpan {
             "network.protocol.name" = "http",
             "network.protocol.version" = Empty,
             "http.response.status_code" = Empty,
+            "nettrace.request_id" = i64::try_from(e.request.as_u64()).unwrap_or(i64::MAX),
             "nettrace.reused" = Empty,
             "nettrace.outcome" = Empty,
             "error.type" = Empty,
             "otel.status_code" = Empty,
         );
-        let previous =
-            std::mem::replace(&mut *self.slot(), Some(span).filter(|s| !s.is_disabled()));
+        let current = (!span.is_disabled()).then_some(Current {
+            request: e.request,
+            span,
+            wait: None,
+        });
+        let previous = std::mem::replace(&mut *self.slot(), current);
         if let Some(previous) = previous {
-            previous.record("nettrace.outcome", "no_response");
+            previous.end("no_response");
+        }
+    }
+
+    fn wait_for_conn(&self, e: &WaitForConn<'_>) {
+        let parent = match &*self.slot() {
+            Some(c) if c.request == e.request && c.wait.is_none() => c.span.clone(),
+            _ => return,
+        };
+        let (host, port) = split_host_port(e.host_port);
+        let span = tracing::info_span!(
+            target: TARGET,
+            parent: &parent,
+            "http.wait_for_connection",
+            "otel.name" = %OtelName("HTTP wait_for_connection", Some(host), port),
+            "otel.kind" = "internal",
+            "server.address" = host,
+            "server.port" = port.map(i64::from),
+            "nettrace.request_id" = i64::try_from(e.request.as_u64()).unwrap_or(i64::MAX),
+            "nettrace.dialing" = e.dialing,
+            "nettrace.outcome" = Empty,
+        );
+        let mut slot = self.slot();
+        match &mut *slot {
+            Some(c) if c.request == e.request && c.wait.is_none() => c.wait = Some(span),
+            _ => {
+                drop(slot);
+                span.record("nettrace.outcome", "abandoned");
+            }
         }
     }
 
     fn got_conn(&self, e: &GotConn) {
-        self.with(|span| {
+        let wait = match &mut *self.slot() {
+            Some(c) if c.request == e.request => c.wait.take(),
+            _ => None,
+        };
+        if let Some(wait) = wait {
+            wait.record("nettrace.outcome", "got_conn");
+        }
+        self.with(e.request, |span| {
             span.record("nettrace.reused", e.reused);
             span.record(
                 "network.peer.address",
@@ -175,12 +252,15 @@ impl RequestSpan {
         });
     }
 
-    fn wrote_request(&self) {
-        self.with(|span| tracing::info!(target: TARGET, parent: span, "wrote_request"));
+    fn wrote_request(&self, e: &WroteRequest) {
+        self.with(
+            e.request,
+            |span| tracing::info!(target: TARGET, parent: span, "wrote_request"),
+        );
     }
 
     fn first_byte(&self, e: &GotFirstResponseByte) {
-        self.with(|span| {
+        self.with(e.request, |span| {
             let status = e.status.as_u16();
             span.record("http.response.status_code", i64::from(status));
             span.record("network.protocol.version", protocol_version(e.version));
@@ -199,22 +279,86 @@ impl RequestSpan {
     }
 
     fn finished(&self, complete: bool) {
-        let span = self.slot().take();
-        if let Some(span) = span {
-            let outcome = if complete { "complete" } else { "incomplete" };
-            span.record("nettrace.outcome", outcome);
+        let current = self.slot().take();
+        if let Some(current) = current {
+            current.end(if complete { "complete" } else { "incomplete" });
         }
+    }
+}
+
+impl Current {
+    /// Ends the request's spans: a wait still open is abandoned.
+    fn end(self, outcome: &str) {
+        if let Some(wait) = self.wait {
+            wait.record("nettrace.outcome", "abandoned");
+        }
+        self.span.record("nettrace.outcome", outcome);
     }
 }
 
 impl Drop for RequestSpan {
     fn drop(&mut self) {
-        let span = self.span.get_mut().map(Option::take);
-        if let Ok(Some(span)) = span {
-            span.record("nettrace.outcome", "no_response");
+        let current = self.current.get_mut().map(Option::take);
+        if let Ok(Some(current)) = current {
+            current.end("no_response");
         }
     }
 }
+
+/// The methods the HTTP conventions know, as `http.request.method` gives them; any
+/// other is `_OTHER` (with `http.request.method_original`).
+fn known_method(method: &Method) -> Option<&'static str> {
+    Some(match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => return None,
+    })
+}
+
+/// `url.full` as the conventions want it: credentials in the authority become
+/// `REDACTED:REDACTED`, and the values of the query parameters they list as sensitive
+/// (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`) become `REDACTED`.
+struct FullUrl<'a>(&'a Uri);
+
+impl fmt::Display for FullUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let uri = self.0;
+        if let Some(scheme) = uri.scheme_str() {
+            write!(f, "{scheme}://")?;
+        }
+        if let Some(authority) = uri.authority() {
+            match authority.as_str().rsplit_once('@') {
+                Some((_, host)) => write!(f, "REDACTED:REDACTED@{host}")?,
+                None => f.write_str(authority.as_str())?,
+            }
+        }
+        f.write_str(uri.path())?;
+        if let Some(query) = uri.query() {
+            f.write_str("?")?;
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    f.write_str("&")?;
+                }
+                match pair.split_once('=') {
+                    Some((key, _)) if SENSITIVE_QUERY_KEYS.contains(&key) => {
+                        write!(f, "{key}=REDACTED")?
+                    }
+                    _ => f.write_str(pair)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+const SENSITIVE_QUERY_KEYS: [&str; 4] = ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
 
 /// Splits `host:port` (IPv6 hosts in brackets) into the host, without brackets, and
 /// the port.
@@ -245,6 +389,23 @@ fn protocol_version(version: Version) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_urls_hide_credentials_and_signatures() {
+        let full = |uri: &str| FullUrl(&uri.parse().unwrap()).to_string();
+        assert_eq!(full("http://a.test:8080/x?y=1"), "http://a.test:8080/x?y=1");
+        assert_eq!(
+            full("https://user:pw@a.test/p?sig=abc&q=1&Signature=s"),
+            "https://REDACTED:REDACTED@a.test/p?sig=REDACTED&q=1&Signature=REDACTED"
+        );
+        assert_eq!(full("http://[::1]:80/"), "http://[::1]:80/");
+    }
+
+    #[test]
+    fn methods_the_conventions_know() {
+        assert_eq!(known_method(&Method::PATCH), Some("PATCH"));
+        assert_eq!(known_method(&Method::from_bytes(b"PURGE").unwrap()), None);
+    }
 
     #[test]
     fn host_and_port() {
