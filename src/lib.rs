@@ -192,8 +192,14 @@ pub mod __private {
 }
 
 /// Compiles and runs the README's examples as doctests, so they cannot rot. (Some use
-/// the `http`, `tls` and `tracing` features.)
-#[cfg(all(doctest, feature = "http", feature = "tls", feature = "tracing"))]
+/// the `http`, `tls`, `tracing` and `metrics` features.)
+#[cfg(all(
+    doctest,
+    feature = "http",
+    feature = "tls",
+    feature = "tracing",
+    feature = "metrics"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 

@@ -502,9 +502,9 @@ mod spans {
         assert_eq!(
             names,
             [
-                "dns.lookup",
+                "DNS lookup api.test",
                 &ok_name,
-                "dns.lookup",
+                "DNS lookup gone.test",
                 "HTTP connection_setup gone.test:81"
             ]
         );
