@@ -129,8 +129,9 @@ fn print_tree(spans: &[SpanData], parent: SpanId, epoch: SystemTime, depth: usiz
     };
     for span in children {
         println!(
-            "{indent}{}  +{:.3} ms .. +{:.3} ms  status {:?}",
+            "{indent}{}  ({:?})  +{:.3} ms .. +{:.3} ms  status {:?}",
             span.name,
+            span.span_kind,
             ms(epoch, span.start_time),
             ms(epoch, span.end_time),
             span.status,
