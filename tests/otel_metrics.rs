@@ -145,3 +145,64 @@ async fn a_cancelled_attempt_lasts_until_the_winner_and_traces_compose() {
     assert!((0.05..=elapsed).contains(&sum), "{sum} s in {elapsed} s");
     assert_eq!(got.histogram(LOOKUP, &[]).0, 1);
 }
+
+#[cfg(all(feature = "http", feature = "tls"))]
+#[tokio::test]
+async fn the_pool_counts_open_connections_by_state_and_times_each_connection() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use nettrace::{Connector, HttpClient, StaticResolver};
+
+    use crate::support::http::HttpServer;
+
+    const OPEN: &str = "http.client.open_connections";
+    const LIFETIME: &str = "http.client.connection.duration";
+    let sdk = Metrics::new();
+    let server = HttpServer::plain("127.0.0.1").await;
+    let port = server.addr().port().to_string();
+    let dialer = Dialer::builder()
+        .resolver(StaticResolver::new().insert("pool.test", [server.addr().ip()]))
+        .build();
+    let client: HttpClient<Empty<Bytes>> = HttpClient::builder(Connector::new(dialer))
+        .metrics(&sdk.meter())
+        .pool_idle_timeout(Duration::from_millis(150))
+        .build();
+    let url = format!("http://pool.test:{port}/");
+    let origin = [
+        ("server.address", "pool.test"),
+        ("server.port", port.as_str()),
+        ("url.scheme", "http"),
+    ];
+    let state = |s: &'static str| {
+        let mut want = origin.to_vec();
+        want.push(("http.connection.state", s));
+        want
+    };
+
+    let response = client
+        .request(http::Request::get(&url).body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    // While the body is unread the connection is active.
+    let collected = sdk.collect();
+    assert_eq!(collected.i64_sum(OPEN, &state("active")), 1);
+    assert_eq!(collected.i64_sum(OPEN, &state("idle")), 0);
+    response.into_body().collect().await.unwrap();
+    let collected = sdk.collect();
+    assert_eq!(collected.i64_sum(OPEN, &state("active")), 0);
+    assert_eq!(collected.i64_sum(OPEN, &state("idle")), 1);
+    assert_eq!(collected.unit(OPEN), "{connection}");
+
+    // Past the idle timeout the connection closes: no longer open, its lifetime recorded.
+    let opened = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let collected = sdk.collect();
+    assert_eq!(collected.i64_sum(OPEN, &state("idle")), 0);
+    let (count, sum) = collected.histogram(LIFETIME, &origin);
+    assert_eq!(count, 1);
+    assert!(
+        sum >= 0.150 && sum <= opened.elapsed().as_secs_f64() + 0.5,
+        "lifetime {sum} s"
+    );
+    assert_eq!(collected.unit(LIFETIME), "s");
+}

@@ -146,6 +146,31 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Records the pool's connection metrics through `meter`, as the OpenTelemetry HTTP
+    /// client conventions name them: `http.client.open_connections` (an up-down counter
+    /// by `http.connection.state`, `active` or `idle`) and `http.client.connection.duration`
+    /// (a histogram of each connection's lifetime, in seconds), with `server.address`,
+    /// `server.port` and `url.scheme`. Lookups and connection attempts have their own
+    /// metrics: [`NetTrace::metrics`](crate::NetTrace::metrics).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_body_util::Empty;
+    /// use nettrace::{Connector, Dialer, HttpClient};
+    ///
+    /// let meter = opentelemetry::global::meter("my-service");
+    /// let client: HttpClient<Empty<bytes::Bytes>> =
+    ///     HttpClient::builder(Connector::new(Dialer::new())).metrics(&meter).build();
+    /// # drop(client);
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.config.metrics = Some(crate::metrics::PoolMetrics::new(meter));
+        self
+    }
+
     /// Traces every request with `trace` (a client-wide default); a request's own trace
     /// ([`HttpClient::send`]) runs after it.
     pub fn trace(mut self, trace: HttpTrace) -> Self {

@@ -15,7 +15,8 @@ use std::time::Instant;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::KeyValue;
 
-#[allow(unused_imports)] // The HTTP client's pool is their user.
+// The HTTP client's pool is their user.
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use self::pool::{ConnState, ConnectionMetrics, PoolMetrics};
 use crate::semconv::{connect_outcome, network_type, snake_case};
 use crate::trace::{

@@ -1,9 +1,8 @@
 //! The HTTP client's connection metrics, recorded by its pool: `http.client.open_connections`
 //! and `http.client.connection.duration`.
 
-// The HTTP client's pool is the user of these; until it records through them, only the
-// tests do.
-#![cfg_attr(not(test), allow(dead_code))]
+// The HTTP client's pool is the user of these: without it, only the tests are.
+#![cfg_attr(not(any(test, feature = "http")), allow(dead_code))]
 
 use std::fmt;
 use std::sync::Arc;
@@ -134,6 +133,7 @@ impl ConnectionMetrics {
     }
 
     /// The state it is counted in.
+    #[cfg(test)]
     pub(crate) fn state(&self) -> ConnState {
         self.state
     }

@@ -390,6 +390,11 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq> Checkouts<K, R> {
         }
     }
 
+    /// How many requests use `conn` now (`None`: not an open connection).
+    pub(crate) fn in_use(&self, conn: ConnId) -> Option<usize> {
+        self.conns.get(&conn).map(|c| c.in_use)
+    }
+
     /// How many connections are idle, for all origins.
     #[cfg(test)]
     pub(crate) fn idle_count(&self) -> usize {

@@ -53,6 +53,9 @@ impl Key {
 /// The pool's settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    /// Records `http.client.open_connections` and `http.client.connection.duration`.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<crate::metrics::PoolMetrics>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) max_idle_per_host: usize,
     pub(crate) http2_only: bool,
@@ -64,6 +67,8 @@ impl Default for Config {
     fn default() -> Self {
         // hyper-util's legacy `Client` defaults.
         Config {
+            #[cfg(feature = "metrics")]
+            metrics: None,
             idle_timeout: Some(Duration::from_secs(90)),
             max_idle_per_host: usize::MAX,
             http2_only: false,
@@ -135,6 +140,25 @@ struct Slot<B> {
     meta: Arc<Meta>,
     h1: Option<http1::SendRequest<B>>,
     h2: Option<http2::SendRequest<B>>,
+    /// Counted open (active or idle) until the slot drops.
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::metrics::ConnectionMetrics>,
+}
+
+impl<B> Slot<B> {
+    /// Active while some request uses it, idle otherwise.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn set_active(&mut self, active: bool) {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &mut self.metrics {
+            use crate::metrics::ConnState;
+            metrics.set_state(if active {
+                ConnState::Active
+            } else {
+                ConnState::Idle
+            });
+        }
+    }
 }
 
 type Reply<B> = oneshot::Sender<Result<Lease<B>, HttpError>>;
@@ -315,6 +339,7 @@ impl<B: 'static> State<B> {
             self.checkouts.closed(&key, handoff.conn);
             return None;
         };
+        slot.set_active(true);
         Some(Lease {
             meta: slot.meta.clone(),
             handoff,
@@ -355,6 +380,7 @@ impl<B: 'static> State<B> {
             }
             Some(Sender::H2(_)) => {
                 self.checkouts.release(&key, id, Instant::now());
+                self.mark_if_unused(id);
                 return;
             }
             _ => {
@@ -367,8 +393,18 @@ impl<B: 'static> State<B> {
         for id in evicted {
             self.slots.remove(&id);
         }
-        if let Some((request, handoff)) = handoff {
-            self.deliver(inner, request, handoff);
+        match handoff {
+            Some((request, handoff)) => self.deliver(inner, request, handoff),
+            None => self.mark_if_unused(id),
+        }
+    }
+
+    /// Marks `id` idle when no request uses it.
+    fn mark_if_unused(&mut self, id: ConnId) {
+        if self.checkouts.in_use(id) == Some(0) {
+            if let Some(slot) = self.slots.get_mut(&id) {
+                slot.set_active(false);
+            }
         }
     }
 }
@@ -575,12 +611,32 @@ where
             Sender::H1(s) => (Some(s), None),
             Sender::H2(s) => (None, Some(s)),
         };
+        #[cfg(feature = "metrics")]
+        let metrics = self.config.metrics.as_ref().map(|m| {
+            let host = key
+                .authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let port = key
+                .authority
+                .port_u16()
+                .unwrap_or(if key.scheme == Scheme::HTTPS { 443 } else { 80 });
+            m.opened(
+                key.scheme.as_str(),
+                host,
+                port,
+                crate::metrics::ConnState::Idle,
+            )
+        });
         state.slots.insert(
             id,
             Slot {
                 meta,
                 h1,
                 h2: h2_sender,
+                #[cfg(feature = "metrics")]
+                metrics,
             },
         );
         // The connection's own task: when it ends (the peer closed, an error), the pool
@@ -603,6 +659,7 @@ where
         for (request, handoff) in out.handoffs {
             state.deliver(self, request, handoff);
         }
+        state.mark_if_unused(id);
         let redials: Vec<_> = out
             .dials
             .into_iter()
