@@ -163,13 +163,38 @@ macro_rules! burst {
     };
 }
 
+/// What one variant's rounds measured: the time of each burst, and the connections the
+/// server accepted for it.
+#[derive(Default)]
+struct Samples {
+    times: Vec<Duration>,
+    conns: Vec<usize>,
+}
+
+impl Samples {
+    fn median_ms(&self) -> f64 {
+        let mut times = self.times.clone();
+        times.sort();
+        times[times.len() / 2].as_secs_f64() * 1e3
+    }
+
+    /// The median over rounds of this variant's time divided by `base`'s in that round.
+    fn time_ratio(&self, base: &Samples) -> f64 {
+        let mut ratios: Vec<f64> = (self.times.iter().zip(&base.times))
+            .map(|(t, b)| t.as_secs_f64() / b.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    }
+}
+
 /// One cold-pool round for `paired`: builds a client with `$make` (a fresh connector and
 /// TLS configuration, so no TLS session carries over from an earlier round), times one
 /// burst, then drops the client and lets its connections close before the next variant
-/// runs. Pushes the time onto `$times` and the connections the server accepted meanwhile
-/// onto `$conns`.
+/// runs. Records the time and the connections the server accepted meanwhile in
+/// `$samples`.
 macro_rules! cold_burst {
-    ($rt:expr, $server:expr, $uri:expr, $times:expr, $conns:expr, $make:expr) => {
+    ($rt:expr, $server:expr, $uri:expr, $samples:expr, $make:expr) => {
         &mut || {
             let client = $make;
             let before = $server.connections();
@@ -178,14 +203,18 @@ macro_rules! cold_burst {
             let elapsed = start.elapsed();
             drop(client);
             // Late connects (a pool that dials per request) land here, still counted.
-            $rt.block_on(tokio::time::sleep(Duration::from_millis(100)));
-            $conns.push($server.connections() - before);
-            $times.push(elapsed);
+            $rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+            $samples.conns.push($server.connections() - before);
+            $samples.times.push(elapsed);
             elapsed
         }
     };
 }
 
+/// 64 concurrent GETs to one TLS origin offering h2 and http/1.1, from a cold pool, with
+/// the `Dialer`'s default socket options and with `nodelay(true)`: the default leaves
+/// Nagle's algorithm on, and both clients then wait for a delayed ACK before their
+/// requests go out.
 fn tls_h2_cold_burst(_c: &mut Criterion) {
     const ROUNDS: usize = 15;
     let ca = TestCa::new();
@@ -199,51 +228,54 @@ fn tls_h2_cold_burst(_c: &mut Criterion) {
     let uri: http::Uri = format!("https://127.0.0.1:{}/", server.addr().port())
         .parse()
         .unwrap();
-    let connector = || {
+    // The same TLS stack for both clients: our `Connector`, which hyper-util's legacy
+    // `Client` takes as its connector.
+    let connector = |nodelay: bool| {
         let tls = TlsConfig::builder()
             .webpki_roots(false)
             .add_root_pem(&ca.ca_pem())
             .build()
             .unwrap();
-        Connector::new(Dialer::new()).tls(tls)
+        Connector::new(Dialer::builder().nodelay(nodelay).build()).tls(tls)
     };
-    let hyper_util = || -> Client<Connector, Empty<Bytes>> {
-        Client::builder(TokioExecutor::new()).build(connector())
+    let hyper_util = |nodelay| -> Client<Connector, Empty<Bytes>> {
+        Client::builder(TokioExecutor::new()).build(connector(nodelay))
     };
-    let nettrace = || -> HttpClient<Empty<Bytes>> { HttpClient::new(connector()) };
+    let nettrace = |nodelay| -> HttpClient<Empty<Bytes>> { HttpClient::new(connector(nodelay)) };
     let rt = current_thread();
-    let mut times: [Vec<Duration>; 3] = Default::default();
-    let mut conns: [Vec<usize>; 3] = Default::default();
-    let [t0, t1, t2] = &mut times;
-    let [c0, c1, c2] = &mut conns;
-    let ratios = support::paired(
+    let mut samples: [Samples; 5] = Default::default();
+    let [s0, s1, s2, s3, s4] = &mut samples;
+    support::paired(
         ROUNDS,
         &mut [
-            cold_burst!(rt, server, &uri, t0, c0, hyper_util()),
-            cold_burst!(rt, server, &uri, t1, c1, nettrace()),
+            cold_burst!(rt, server, &uri, s0, hyper_util(false)),
+            cold_burst!(rt, server, &uri, s1, nettrace(false)),
             // A/A: the baseline again.
-            cold_burst!(rt, server, &uri, t2, c2, hyper_util()),
+            cold_burst!(rt, server, &uri, s2, hyper_util(false)),
+            cold_burst!(rt, server, &uri, s3, hyper_util(true)),
+            cold_burst!(rt, server, &uri, s4, nettrace(true)),
         ],
     );
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    println!("\ntls_h2_cold_burst: {BURST} concurrent GETs, one TLS h2 origin, a fresh client per round, {ROUNDS} rounds");
-    println!("  variant                  median time   connections per round   time ratio to hyper_util (median)");
+    println!(
+        "\ntls_h2_cold_burst: {BURST} concurrent GETs to one TLS h2 origin, a fresh client per round, {ROUNDS} rounds"
+    );
+    println!("  variant                          median time  connections  time ratio (median)");
     let rows = [
-        ("hyper_util_connector", 1.0, 0, "—"),
-        ("nettrace_http_client", 1.0 / ratios[0], 1, "(target <= 1.0, 1 connection)"),
-        ("hyper_util again (A/A)", 1.0 / ratios[1], 2, ""),
+        ("hyper_util, default dialer", 0, 0, ""),
+        ("nettrace, default dialer", 1, 0, "  (target <= 1.0)"),
+        ("hyper_util again (A/A)", 2, 0, ""),
+        ("hyper_util, nodelay", 3, 3, ""),
+        ("nettrace, nodelay", 4, 3, "  (target <= 1.0)"),
     ];
-    for (name, ratio, i, note) in rows {
-        let (min, max) = (
-            conns[i].iter().min().unwrap(),
-            conns[i].iter().max().unwrap(),
-        );
+    for (name, i, base, note) in rows {
+        let s = &samples[i];
+        let (min, max) = (s.conns.iter().min(), s.conns.iter().max());
         println!(
-            "  {name:<24} {:>8.2} ms   {min:>3} – {max:<3}             {ratio:.3}  {note}",
-            median(&mut times[i]).as_secs_f64() * 1e3,
+            "  {name:<32} {:>8.2} ms  {:>3} – {:<3}    {:.3} of row {base}{note}",
+            s.median_ms(),
+            min.unwrap(),
+            max.unwrap(),
+            s.time_ratio(&samples[base]),
         );
     }
 }
