@@ -20,7 +20,7 @@ use futures_util::future::join_all;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use nettrace::{Connector, Dialer, HttpClient, TimingsRecorder, TlsConfig};
+use nettrace::{Connector, Dialer, HttpClient, HttpTrace, TimingsRecorder, TlsConfig};
 
 #[path = "support/http_server.rs"]
 mod http_server;
@@ -103,7 +103,7 @@ fn keepalive(c: &mut Criterion) {
 }
 
 /// Rate ratios from side-by-side rounds of 500 requests each (plain, untraced, plain
-/// again, recorded), 21 rounds; see `support::paired`.
+/// again, recorded, an empty trace), 21 rounds; see `support::paired`.
 fn paired(
     rt: &tokio::runtime::Runtime,
     plain: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
@@ -134,6 +134,12 @@ fn paired(
                 response.into_body().collect().await.unwrap();
                 std::hint::black_box(recorder.timings());
             }),
+            // A trace with no hooks: the client's own price of a traced request, without
+            // the recorder's.
+            timed_batch!(rt, PER_ROUND, {
+                let response = traced.send(get(uri), HttpTrace::new()).await.unwrap();
+                response.into_body().collect().await.unwrap();
+            }),
         ],
     );
     println!("\nkeepalive_get: paired rate ratio to hyper_util_http_connector, median of {ROUNDS} rounds");
@@ -146,6 +152,7 @@ fn paired(
         "  nettrace_timings_recorder    {:.3}  (target >= 0.97)",
         ratios[2]
     );
+    println!("  nettrace_empty_trace         {:.3}", ratios[3]);
 }
 
 /// Concurrent requests per burst.
