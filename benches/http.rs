@@ -52,6 +52,10 @@ fn keepalive(c: &mut Criterion) {
     let rt = current_thread();
     let plain: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let traced: HttpClient<Empty<Bytes>> = HttpClient::new(Connector::new(Dialer::new()));
+    if let Ok(spec) = std::env::var("NETTRACE_BENCH_LOOP") {
+        instruction_loop(&spec, &rt, &plain, &traced, &uri);
+        std::process::exit(0);
+    }
 
     let mut group = c.benchmark_group("keepalive_get");
     group.measurement_time(Duration::from_secs(4));
@@ -153,6 +157,55 @@ fn paired(
         ratios[2]
     );
     println!("  nettrace_empty_trace         {:.3}", ratios[3]);
+}
+
+/// `NETTRACE_BENCH_LOOP=variant:n`: `n` keep-alive GETs of one variant and nothing else,
+/// for instruction counts (run the bench binary under `valgrind --tool=callgrind` with two
+/// values of `n`; the difference divided by the difference of `n` is the cost of one
+/// request, set-up excluded). Variants: `plain` (hyper-util), `untraced`, `empty` (an
+/// `HttpTrace` with no hooks), `recorder` (a `TimingsRecorder` per request) and
+/// `recorder_once` (one recorder's trace, built once and cloned for every request).
+fn instruction_loop(
+    spec: &str,
+    rt: &tokio::runtime::Runtime,
+    plain: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    traced: &HttpClient<Empty<Bytes>>,
+    uri: &http::Uri,
+) {
+    let (variant, n) = spec
+        .split_once(':')
+        .expect("NETTRACE_BENCH_LOOP is variant:n");
+    let n: usize = n.parse().expect("n is a number");
+    let once = TimingsRecorder::new();
+    let once_trace = once.trace();
+    rt.block_on(async {
+        for _ in 0..n {
+            let response = match variant {
+                "plain" => {
+                    let response = plain.request(get(uri)).await.unwrap();
+                    response.into_body().collect().await.unwrap();
+                    continue;
+                }
+                "untraced" => traced.request(get(uri)).await,
+                "empty" => traced.send(get(uri), HttpTrace::new()).await,
+                "recorder" => {
+                    let recorder = TimingsRecorder::new();
+                    let response = traced.send(get(uri), recorder.trace()).await.unwrap();
+                    response.into_body().collect().await.unwrap();
+                    std::hint::black_box(recorder.timings());
+                    continue;
+                }
+                "recorder_once" => {
+                    let response = traced.send(get(uri), once_trace.clone()).await.unwrap();
+                    response.into_body().collect().await.unwrap();
+                    std::hint::black_box(once.timings());
+                    continue;
+                }
+                other => panic!("unknown variant {other}"),
+            };
+            response.unwrap().into_body().collect().await.unwrap();
+        }
+    });
 }
 
 /// Concurrent requests per burst.
