@@ -143,6 +143,15 @@ impl ConnectorStream {
     pub fn info(&self) -> &ConnectionInfo {
         &self.info
     }
+
+    /// The TCP socket under any TLS.
+    pub fn tcp(&self) -> &TcpStream {
+        match &self.io {
+            Io::Plain(io) => io.inner(),
+            #[cfg(feature = "tls")]
+            Io::Tls(io) => io.inner().get_ref().0,
+        }
+    }
 }
 
 impl Connection for ConnectorStream {

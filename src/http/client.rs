@@ -171,6 +171,14 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Sets TCP_NODELAY on every connection the client makes (Nagle's algorithm off), as
+    /// Go's `net/http`, curl and reqwest do; default on. Off keeps what the
+    /// [`Dialer`](crate::Dialer) set ([`DialerBuilder::nodelay`](crate::DialerBuilder::nodelay)).
+    pub fn nodelay(mut self, enabled: bool) -> Self {
+        self.config.nodelay = enabled;
+        self
+    }
+
     /// Traces every request with `trace` (a client-wide default); a request's own trace
     /// ([`HttpClient::send`]) runs after it.
     pub fn trace(mut self, trace: HttpTrace) -> Self {
@@ -436,7 +444,11 @@ where
         lease: None,
     };
     let uri = request.uri().clone();
-    let host_port = host_port(&uri);
+    // Only the hooks read it.
+    let host_port = match ctx.trace {
+        Some(_) => host_port(&uri),
+        None => String::new(),
+    };
     if let Some(trace) = &ctx.trace {
         trace.get_conn(&GetConn {
             request: ctx.id,
@@ -497,7 +509,7 @@ where
         let sent = match sender {
             Sender::H1(h1) => {
                 if !request.headers().contains_key(HOST) {
-                    if let Ok(host) = HeaderValue::from_str(&host_header(&uri)) {
+                    if let Some(host) = host_header(&uri) {
                         request.headers_mut().insert(HOST, host);
                         added_host = true;
                     }
@@ -615,20 +627,18 @@ fn port_of(uri: &Uri) -> u16 {
 }
 
 /// The `Host` header: the host, and the port when it is not the scheme's default.
-fn host_header(uri: &Uri) -> String {
+fn host_header(uri: &Uri) -> Option<HeaderValue> {
     let host = uri.host().unwrap_or_default();
-    match uri.port_u16() {
-        Some(port) if port != port_of(&without_port(uri)) => format!("{host}:{port}"),
-        _ => host.to_owned(),
-    }
-}
-
-fn without_port(uri: &Uri) -> Uri {
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = uri.scheme().cloned();
-    parts.authority = uri.host().and_then(|h| h.parse().ok());
-    parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-    Uri::from_parts(parts).unwrap_or_default()
+    let default = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    let value = match uri.port_u16() {
+        Some(port) if port != default => HeaderValue::from_str(&format!("{host}:{port}")),
+        _ => HeaderValue::from_str(host),
+    };
+    value.ok()
 }
 
 /// HTTP/1.1 sends the path and query alone.

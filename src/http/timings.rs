@@ -209,21 +209,31 @@ impl TimingsRecorder {
     /// Returns a trace that records into this recorder; add your own hooks to it if you
     /// like. Use it for one request.
     pub fn trace(&self) -> HttpTrace {
-        let (a, b, c, d, e) = (
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-        );
-        HttpTrace::new()
-            .on_get_conn(move |_| a.with(|r| r.start = Some(Instant::now())))
-            .on_wait_for_conn(move |_| e.with(|r| r.waited = Some(Instant::now())))
-            .on_got_conn(move |e| b.with(|r| r.got_conn = Some((Instant::now(), e.clone()))))
-            .on_got_first_response_byte(move |e| {
-                c.with(|r| r.first_byte = Some((Instant::now(), e.status, e.version)))
-            })
-            .on_finished(move |_| d.with(|r| r.finished = Some(Instant::now())))
+        // One hook object, called by the client directly: no closure per hook.
+        HttpTrace::recording(self.clone())
+    }
+
+    pub(crate) fn started(&self) {
+        self.with(|r| r.start = Some(Instant::now()));
+    }
+
+    pub(crate) fn waited(&self) {
+        self.with(|r| r.waited = Some(Instant::now()));
+    }
+
+    pub(crate) fn got_conn(&self, event: &GotConn) {
+        let now = Instant::now();
+        self.with(|r| r.got_conn = Some((now, event.clone())));
+    }
+
+    pub(crate) fn first_byte(&self, status: StatusCode, version: Version) {
+        let now = Instant::now();
+        self.with(|r| r.first_byte = Some((now, status, version)));
+    }
+
+    pub(crate) fn finished(&self) {
+        let now = Instant::now();
+        self.with(|r| r.finished = Some(now));
     }
 
     fn with(&self, f: impl FnOnce(&mut Recorded)) {

@@ -89,6 +89,8 @@ pub(crate) struct HttpHooks {
     pub(crate) first_byte: Vec<Hook<GotFirstResponseByte>>,
     /// Crate-internal: the response body ended (or was dropped); for `Timings::total`.
     pub(crate) finished: Vec<Hook<Finished>>,
+    /// Recorders, called directly before the hooks above.
+    pub(crate) recorders: Vec<super::TimingsRecorder>,
 }
 
 /// A request is about to get a connection: from the pool or a new one.
@@ -216,6 +218,7 @@ impl HttpTrace {
             .extend(theirs.wrote_request.iter().cloned());
         mine.first_byte.extend(theirs.first_byte.iter().cloned());
         mine.finished.extend(theirs.finished.iter().cloned());
+        mine.recorders.extend(theirs.recorders.iter().cloned());
         self
     }
 
@@ -313,15 +316,29 @@ impl HttpTrace {
         self
     }
 
+    /// A trace whose only hook is `recorder`.
+    pub(crate) fn recording(recorder: super::TimingsRecorder) -> HttpTrace {
+        HttpTrace {
+            net: NetTrace::new(),
+            hooks: Arc::new(HttpHooks {
+                recorders: vec![recorder],
+                ..HttpHooks::default()
+            }),
+        }
+    }
+
     pub(crate) fn get_conn(&self, event: &GetConn<'_>) {
+        self.hooks.recorders.iter().for_each(|r| r.started());
         self.hooks.get_conn.iter().for_each(|h| h(event));
     }
 
     pub(crate) fn wait_for_conn(&self, event: &WaitForConn<'_>) {
+        self.hooks.recorders.iter().for_each(|r| r.waited());
         self.hooks.wait_for_conn.iter().for_each(|h| h(event));
     }
 
     pub(crate) fn got_conn(&self, event: &GotConn) {
+        self.hooks.recorders.iter().for_each(|r| r.got_conn(event));
         self.hooks.got_conn.iter().for_each(|h| h(event));
     }
 
@@ -336,11 +353,16 @@ impl HttpTrace {
             status,
             version,
         };
+        self.hooks
+            .recorders
+            .iter()
+            .for_each(|r| r.first_byte(status, version));
         self.hooks.first_byte.iter().for_each(|h| h(&event));
     }
 
     pub(crate) fn finished(&self, complete: bool) {
         let event = Finished { complete };
+        self.hooks.recorders.iter().for_each(|r| r.finished());
         self.hooks.finished.iter().for_each(|h| h(&event));
     }
 }
@@ -355,6 +377,7 @@ impl fmt::Debug for HttpTrace {
             .field("got_conn", &h.got_conn.len())
             .field("wrote_request", &h.wrote_request.len())
             .field("got_first_response_byte", &h.first_byte.len())
+            .field("recorders", &h.recorders.len())
             .finish()
     }
 }

@@ -61,6 +61,8 @@ pub(crate) struct Config {
     pub(crate) http2_only: bool,
     pub(crate) http1_title_case_headers: bool,
     pub(crate) http1_preserve_header_case: bool,
+    /// Set TCP_NODELAY on each new connection before the HTTP handshake.
+    pub(crate) nodelay: bool,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             http2_only: false,
             http1_title_case_headers: false,
             http1_preserve_header_case: false,
+            nodelay: true,
         }
     }
 }
@@ -543,6 +546,11 @@ where
     }
 
     async fn handshake(&self, stream: ConnectorStream) -> Result<Made<B>, HttpError> {
+        if self.config.nodelay {
+            // Without it, a small write (an HTTP/2 SETTINGS ack) can hold the next one
+            // (the request's HEADERS) for the peer's delayed ACK, ~40 ms on Linux.
+            let _ = stream.tcp().set_nodelay(true);
+        }
         let info = stream.info().clone();
         let h2 = self.config.http2_only || info.alpn() == Some(b"h2");
         if h2 {
