@@ -308,6 +308,7 @@ impl HttpTrace {
         self
     }
 
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn on_finished<F>(mut self, hook: F) -> HttpTrace
     where
         F: Fn(&Finished) + Send + Sync + 'static,
