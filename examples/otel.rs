@@ -1,8 +1,8 @@
-//! Exports one traced dial to an OpenTelemetry SDK pipeline and prints the spans and the
-//! metrics it got.
+//! Exports one traced dial and one traced HTTP request to an OpenTelemetry SDK pipeline
+//! and prints the spans and the metrics it got.
 //!
 //! ```text
-//! cargo run --example otel --features tracing,metrics
+//! cargo run --example otel --features tracing,metrics,http
 //! ```
 //!
 //! It needs no network: the name `happy-eyeballs.test` resolves (through a
@@ -14,13 +14,21 @@
 //! records the same lookup and attempts as OpenTelemetry metrics (`dns.lookup.duration`,
 //! `nettrace.connect.attempts`, `nettrace.connect.duration`) on an SDK meter provider,
 //! also exported in memory, then printed.
+//!
+//! Then an `HttpClient` sends a GET to a hyper server on `127.0.0.1`: `HttpTrace::tracing()`
+//! makes the request span (`GET`, kind client) with `HTTP wait_for_connection` and `HTTP
+//! connection_setup` under it, the lookup and the attempt under the setup; the client's
+//! `metrics(&meter)` records `http.client.open_connections` and, when the connection
+//! closes, `http.client.connection.duration`.
 
 #[path = "support/scenario.rs"]
 mod scenario;
 
 use std::time::{Duration, SystemTime};
 
-use nettrace::NetTrace;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use nettrace::{Connector, Dialer, HttpClient, HttpTrace, NetTrace, StaticResolver};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
@@ -56,7 +64,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stream = nettrace::with_trace(metrics, dial)
         .instrument(checkout)
         .await?;
-    println!("connected to {}\n", stream.peer_addr()?);
+    println!("connected to {}", stream.peer_addr()?);
+
+    // An HTTP request, traced and metered: the client's pool records its connections.
+    let server = http_server().await?;
+    let dialer = Dialer::builder()
+        .resolver(StaticResolver::new().insert("api.test", [server.ip()]))
+        .build();
+    let client: HttpClient<Empty<Bytes>> = HttpClient::builder(Connector::new(dialer))
+        .metrics(&meters.meter("otel-example"))
+        .pool_idle_timeout(Duration::from_millis(50))
+        .build();
+    let request =
+        http::Request::get(format!("http://api.test:{}/", server.port())).body(Empty::new())?;
+    let handler = tracing::info_span!("handler", "app.route" = "/checkout");
+    let response = client
+        .send(request, HttpTrace::tracing())
+        .instrument(handler)
+        .await?;
+    let body = response.into_body().collect().await?.to_bytes();
+    println!("GET answered {:?}\n", String::from_utf8_lossy(&body));
+    // Past the idle timeout the pool closes the connection: its duration is recorded.
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     provider.force_flush()?;
     let spans = exporter.get_finished_spans()?;
@@ -78,6 +107,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// A hyper HTTP/1.1 server on `127.0.0.1:0` answering every request with `hello`.
+async fn http_server() -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = hyper::service::service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                    Bytes::from_static(b"hello"),
+                )))
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    Ok(addr)
+}
+
 /// Prints every data point of every metric: its attributes, then a counter's value or a
 /// histogram's count and sum.
 fn print_metrics(exported: &ResourceMetrics) {
@@ -91,6 +140,12 @@ fn print_metrics(exported: &ResourceMetrics) {
             kvs.join(" ")
         };
         match metric.data() {
+            AggregatedMetrics::I64(MetricData::Sum(sum)) => {
+                for point in sum.data_points() {
+                    let attrs = attributes(point.attributes().collect());
+                    println!("    {attrs}: {}", point.value());
+                }
+            }
             AggregatedMetrics::U64(MetricData::Sum(sum)) => {
                 for point in sum.data_points() {
                     let attrs = attributes(point.attributes().collect());
