@@ -698,3 +698,31 @@ async fn an_h2_connection_unused_past_the_idle_timeout_closes() {
     assert!(!late.reused && late.connect.is_some(), "{late:#?}");
     assert_eq!(server.connections(), 2);
 }
+
+#[tokio::test]
+async fn a_wait_hook_that_panics_still_lets_its_dial_serve_the_requests_that_join_it() {
+    let server = HttpServer::plain("127.0.0.1").await;
+    let client: HttpClient<Empty<Bytes>> = HttpClient::builder(Connector::new(static_dialer(
+        "waitpanic.test",
+        &[server.addr()],
+    )))
+    .http2_only(true)
+    .build();
+    let url = format!("http://waitpanic.test:{}/", server.addr().port());
+    let trace = HttpTrace::new().on_wait_for_conn(|_| panic!("wait hook"));
+
+    let first = tokio::spawn(client.send(get(&url), trace));
+    let panic = first.await.unwrap_err().into_panic();
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"wait hook"));
+
+    // The dial the first request started is the one later requests share (HTTP/2).
+    let (t, version) = tokio::time::timeout(
+        Duration::from_secs(5),
+        traced(&client, &url, &Log::default()),
+    )
+    .await
+    .expect("the shared dial was started and serves");
+    assert_eq!(version, Version::HTTP_2);
+    assert!(t.status.is_some());
+    assert_eq!(server.connections(), 1);
+}

@@ -164,7 +164,15 @@ impl<B> Slot<B> {
     }
 }
 
-type Reply<B> = oneshot::Sender<Result<Lease<B>, HttpError>>;
+type Reply<B> = oneshot::Sender<Result<Lease<B>, Refused>>;
+
+/// Why a waiting request got no connection.
+enum Refused {
+    /// The dial it waited on failed.
+    Failed(HttpError),
+    /// The connection handed to it closed first: it asks again.
+    Closed,
+}
 
 struct Waiting<B: 'static> {
     reply: Reply<B>,
@@ -204,7 +212,7 @@ struct Queued<B: 'static> {
     pool: Arc<Inner<B>>,
     key: Key,
     request: RequestId,
-    reply: Option<oneshot::Receiver<Result<Lease<B>, HttpError>>>,
+    reply: Option<oneshot::Receiver<Result<Lease<B>, Refused>>>,
 }
 
 impl<B: 'static> Drop for Queued<B> {
@@ -263,21 +271,50 @@ where
         fresh: bool,
         waiting: impl FnOnce(bool),
     ) -> Result<Lease<B>, HttpError> {
-        let may_h2 = !self.inner.config.http2_only && self.inner.connector.may_negotiate_h2(uri);
+        let mut waiting = Some(waiting);
+        loop {
+            let queued = self.queue(uri, &key, request, report, fresh, &mut waiting);
+            let mut queued = match queued {
+                Ok(lease) => return Ok(lease),
+                Err(queued) => queued,
+            };
+            let reply = queued
+                .reply
+                .as_mut()
+                .expect("a queued request has its channel");
+            // The channel's sender lives in the pool until it replies.
+            let result = reply.await.unwrap_or(Err(Refused::Closed));
+            queued.reply = None;
+            match result {
+                Ok(lease) => return Ok(lease),
+                Err(Refused::Failed(err)) => return Err(err),
+                Err(Refused::Closed) => continue,
+            }
+        }
+    }
+
+    /// Takes a connection ready now, or queues the request (starting its dial if the
+    /// decision says so); `waiting` is called, once, the first time it queues.
+    fn queue(
+        &self,
+        uri: &Uri,
+        key: &Key,
+        request: RequestId,
+        report: Option<&DialReport>,
+        fresh: bool,
+        waiting: &mut Option<impl FnOnce(bool)>,
+    ) -> Result<Lease<B>, Queued<B>> {
+        // Requests share a dial that may end in HTTP/2 instead of each dialing.
+        let shared = self.inner.config.http2_only || self.inner.connector.may_negotiate_h2(uri);
         let (reply, dial) = {
             let mut state = self.inner.lock();
             let now = Instant::now();
             state.expire(now);
             loop {
                 let decision = if fresh {
-                    state.checkouts.dial_for(&key, request, may_h2)
+                    state.checkouts.dial_for(key, request, shared)
                 } else {
-                    state.checkouts.checkout(
-                        &key,
-                        request,
-                        may_h2 || self.inner.config.http2_only,
-                        now,
-                    )
+                    state.checkouts.checkout(key, request, shared, now)
                 };
                 match decision {
                     Checkout::Use(handoff) => {
@@ -301,23 +338,31 @@ where
                 }
             }
         };
-        let mut queued = Queued {
+        let queued = Queued {
             pool: self.inner.clone(),
             key: key.clone(),
             request,
             reply: Some(reply),
         };
-        // Before the dial starts, so the wait comes before the dial's first event.
-        waiting(dial.is_some());
+        // Before the dial starts, so the wait comes before the dial's first event; a
+        // hook that panics still lets the dial start (others may wait on it).
+        let waited = waiting
+            .take()
+            .map(|hook| std::panic::catch_unwind(AssertUnwindSafe(|| hook(dial.is_some()))));
         if let Some(id) = dial {
-            Inner::spawn_dial(&self.inner, key, id, request, uri.clone(), report.cloned());
+            Inner::spawn_dial(
+                &self.inner,
+                key.clone(),
+                id,
+                request,
+                uri.clone(),
+                report.cloned(),
+            );
         }
-        let reply = queued.reply.as_mut().expect("set above");
-        let result = reply
-            .await
-            .unwrap_or_else(|_| Err(HttpError::invalid_uri("the pool was dropped")));
-        queued.reply = None;
-        result
+        if let Some(Err(panic)) = waited {
+            std::panic::resume_unwind(panic);
+        }
+        Err(queued)
     }
 }
 
@@ -360,6 +405,11 @@ impl<B: 'static> State<B> {
     /// Hands `handoff` to the waiting `request`; if it is gone, the connection goes back.
     fn deliver(&mut self, inner: &Arc<Inner<B>>, request: RequestId, handoff: Handoff) {
         let Some(lease) = self.lease(inner, handoff) else {
+            // The connection closed before it could be handed over: the request asks
+            // again (its place in the queue is gone with the handoff).
+            if let Some(waiting) = self.waiting.remove(&request) {
+                let _ = waiting.reply.send(Err(Refused::Closed));
+            }
             return;
         };
         let Some(waiting) = self.waiting.remove(&request) else {
@@ -601,7 +651,7 @@ where
                 let out = state.checkouts.dialed(&key, id, Err(()), now);
                 for request in out.failed {
                     if let Some(waiting) = state.waiting.remove(&request) {
-                        let _ = waiting.reply.send(Err(err.clone()));
+                        let _ = waiting.reply.send(Err(Refused::Failed(err.clone())));
                     }
                 }
                 return;
