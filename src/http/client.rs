@@ -14,9 +14,9 @@ use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use super::error::HttpError;
 use super::trace::{GetConn, GotConn, HttpTrace, RequestId, WaitForConn};
 use crate::connector::Connector;
+use crate::pool::HttpError;
 use crate::pool::{Config, DialReport, Key, Lease, Pool, Sender};
 use crate::trace::Panics;
 

@@ -2,13 +2,12 @@
 //! that fires them, and curl-compatible [`Timings`].
 
 mod client;
-mod error;
 mod timings;
 mod trace;
 
 pub use self::client::{HttpClient, HttpClientBuilder, ResponseBody, ResponseFuture};
-pub use self::error::{HttpError, HttpErrorKind};
 pub use self::timings::{AttemptOutcome, AttemptTiming, Timings, TimingsRecorder};
 pub use self::trace::{
     GetConn, GotConn, GotFirstResponseByte, HttpTrace, RequestId, WaitForConn, WroteRequest,
 };
+pub use crate::pool::{HttpError, HttpErrorKind};

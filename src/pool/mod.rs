@@ -7,7 +7,9 @@
 
 mod checkout;
 mod detach;
+mod error;
 mod record;
+mod request;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -24,9 +26,10 @@ use tokio::time::Instant;
 
 use self::checkout::{Checkout, Checkouts, ConnId, Handoff, Limits};
 pub(crate) use self::detach::Detach;
+pub use self::error::{HttpError, HttpErrorKind};
 pub(crate) use self::record::{DialTimeline, RecordedOutcome};
+pub use self::request::RequestId;
 use crate::connector::{ConnectionInfo, Connector, ConnectorStream};
-use crate::http::{HttpError, RequestId};
 use crate::trace::{ConnectOutcome, ConnectionSetupDone, ConnectionSetupStart, NetTrace, Panics};
 
 /// The origin a connection serves.

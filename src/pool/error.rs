@@ -1,4 +1,5 @@
-//! [`HttpError`]: why a request sent by an [`HttpClient`](crate::HttpClient) failed.
+//! [`HttpError`]: why a request sent by an [`HttpClient`](crate::HttpClient) failed (the
+//! pool makes most of them, so it lives here).
 
 use std::error::Error as StdError;
 use std::fmt;
