@@ -91,7 +91,7 @@ pub(crate) struct DialReport {
     /// The request's network trace (the client's, the scope's and its own, composed).
     pub(crate) net: NetTrace,
     /// The switches of the dials started for it, closed when it ends.
-    pub(crate) gates: Arc<Mutex<Vec<Detach>>>,
+    pub(crate) gates: Arc<Mutex<Gates>>,
     /// Whether to record timelines (the request has an HTTP trace).
     pub(crate) record: bool,
     /// A hook's panic in one of its dials, for the request to continue.
@@ -107,13 +107,39 @@ impl DialReport {
             .take()
     }
 
-    /// The request ended: each of its dials still going is detached from its trace.
+    /// The request ended: each of its dials still going is detached from its trace, and
+    /// a dial started for it later reports nothing to it.
     pub(crate) fn end(&self, panics: &mut Panics) {
-        let gates = std::mem::take(&mut *self.gates.lock().unwrap_or_else(PoisonError::into_inner));
+        let gates = {
+            let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+            gates.ended = true;
+            std::mem::take(&mut gates.list)
+        };
         for gate in gates {
             gate.detach(panics);
         }
     }
+
+    /// A switch for a new dial of this request; `None` once the request has ended (a
+    /// request that joined an HTTP/2 dial is given a dial of its own from another task,
+    /// which may come just after it ended).
+    fn gate(&self) -> Option<Detach> {
+        let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        if gates.ended {
+            return None;
+        }
+        let gate = Detach::new(self.net.clone());
+        gates.list.push(gate.clone());
+        Some(gate)
+    }
+}
+
+/// The switches of one request's dials.
+#[derive(Default)]
+pub(crate) struct Gates {
+    list: Vec<Detach>,
+    /// The request has ended.
+    ended: bool,
 }
 
 /// A connection given to a request. Dropping it gives an HTTP/1.1 connection back to the
@@ -512,14 +538,10 @@ where
         report: Option<DialReport>,
     ) {
         let pool = inner.clone();
-        let (trace, timeline) = match &report {
-            Some(report) => {
-                let gate = Detach::new(report.net.clone());
-                report
-                    .gates
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(gate.clone());
+        // A request that has ended hears nothing of it.
+        let gated = report.and_then(|r| Some((r.gate()?, r)));
+        let (trace, timeline) = match &gated {
+            Some((gate, report)) => {
                 let timeline = report
                     .record
                     .then(|| Arc::new(Mutex::new(DialTimeline::default())));
@@ -531,7 +553,7 @@ where
             }
             None => (NetTrace::new(), None),
         };
-        let panic_slot = report.as_ref().map(|r| r.panic.clone());
+        let panic_slot = gated.map(|(_, r)| r.panic);
         let dial = async move {
             // A hook that panics ends this dial (the panic goes on in the request's task),
             // never the pool's bookkeeping: the requests waiting on it get an error.
@@ -813,3 +835,7 @@ impl Drop for Setup<'_> {
         self.done(None, ConnectOutcome::Cancelled);
     }
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;
