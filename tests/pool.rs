@@ -726,3 +726,54 @@ async fn a_wait_hook_that_panics_still_lets_its_dial_serve_the_requests_that_joi
     assert!(t.status.is_some());
     assert_eq!(server.connections(), 1);
 }
+
+#[tokio::test]
+async fn a_panicking_http_hook_costs_no_other_hook_its_event_then_the_request_panics() {
+    let server = HttpServer::plain("127.0.0.1").await;
+    let client: HttpClient<Empty<Bytes>> = HttpClient::new(Connector::new(static_dialer(
+        "hookpanic.test",
+        &[server.addr()],
+    )));
+    let url = format!("http://hookpanic.test:{}/", server.addr().port());
+    let log = Log::default();
+    let trace = HttpTrace::new()
+        .on_got_conn(|_| panic!("first got_conn hook"))
+        .and(log.trace());
+
+    let panic = tokio::spawn(client.send(get(&url), trace))
+        .await
+        .unwrap_err()
+        .into_panic();
+
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"first got_conn hook"));
+    assert_eq!(log.count("got_conn"), 1, "{:?}", log.lines());
+}
+
+#[tokio::test]
+async fn a_wrote_request_hook_that_panics_panics_the_request_not_the_connection() {
+    let server = HttpServer::plain("127.0.0.1").await;
+    let client: HttpClient<http_body_util::Full<Bytes>> = HttpClient::new(Connector::new(
+        static_dialer("wrotepanic.test", &[server.addr()]),
+    ));
+    let url = format!("http://wrotepanic.test:{}/", server.addr().port());
+    let post = || {
+        Request::post(&url)
+            .body(http_body_util::Full::new(Bytes::from_static(b"body")))
+            .unwrap()
+    };
+    let trace = HttpTrace::new().on_wrote_request(|_| panic!("wrote hook"));
+
+    // hyper polls the body, and so fires `wrote_request`, in the connection's task.
+    let panic = tokio::spawn(client.send(post(), trace))
+        .await
+        .unwrap_err()
+        .into_panic();
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"wrote hook"));
+
+    // The connection lived on and serves the next request.
+    let recorder = TimingsRecorder::new();
+    let response = client.send(post(), recorder.trace()).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    assert!(recorder.timings().reused, "{:#?}", recorder.timings());
+    assert_eq!(server.connections(), 1);
+}

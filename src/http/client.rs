@@ -18,7 +18,7 @@ use super::trace::{GetConn, GotConn, HttpTrace, RequestId, WaitForConn};
 use crate::connector::Connector;
 use crate::pool::HttpError;
 use crate::pool::{Config, DialReport, Key, Lease, Pool, Sender};
-use crate::trace::Panics;
+use crate::trace::{Fired, Panic, Panics};
 
 /// An HTTP client whose requests each tell their own story: every request may carry an
 /// [`HttpTrace`], and it sees only its own events — the dial it started, the connection
@@ -320,6 +320,16 @@ struct CtxState {
     waited: bool,
     wrote: bool,
     ended: bool,
+    /// A `wrote_request` hook's panic in hyper's connection task, for the request's task
+    /// to continue (a panic there would end the connection instead).
+    panic: Option<Panic>,
+}
+
+/// Continues a hook's panic, after every hook of the event has run (and any lock is let go).
+fn resume(fired: Fired) {
+    if let Err(panic) = fired {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 impl Ctx {
@@ -332,13 +342,16 @@ impl Ctx {
     fn wait_for_conn(&self, host_port: &str, dialing: bool) {
         let mut state = self.lock();
         state.waited = true;
-        if let Some(trace) = &self.trace {
-            trace.wait_for_conn(&WaitForConn {
-                request: self.id,
-                host_port,
-                dialing,
-            });
-        }
+        let Some(trace) = &self.trace else {
+            return;
+        };
+        let fired = trace.wait_for_conn(&WaitForConn {
+            request: self.id,
+            host_port,
+            dialing,
+        });
+        drop(state);
+        resume(fired);
     }
 
     fn got_conn<B>(&self, lease: &Lease<B>) {
@@ -349,7 +362,7 @@ impl Ctx {
         state.wrote = false;
         let handoff = lease.handoff;
         let own = handoff.own && lease.meta.made_by == self.id;
-        trace.got_conn(&GotConn {
+        let fired = trace.got_conn(&GotConn {
             request: self.id,
             reused: handoff.reused,
             was_idle: handoff.idle_for.is_some(),
@@ -364,17 +377,34 @@ impl Ctx {
             },
             queued: state.waited && !own,
         });
+        drop(state);
+        resume(fired);
     }
 
+    /// The body has been taken in full; called from hyper's connection task, so a hook's
+    /// panic is kept for the request's task ([`Ctx::take_panic`]).
     fn wrote(&self) {
         let mut state = self.lock();
-        self.wrote_locked(&mut state);
+        if let Err(panic) = self.wrote_locked(&mut state) {
+            state.panic.get_or_insert(panic);
+        }
     }
 
-    fn wrote_locked(&self, state: &mut CtxState) {
-        if let (Some(trace), false, false) = (&self.trace, state.wrote, state.ended) {
-            state.wrote = true;
-            trace.wrote_request(self.id);
+    fn wrote_locked(&self, state: &mut CtxState) -> Fired {
+        match (&self.trace, state.wrote, state.ended) {
+            (Some(trace), false, false) => {
+                state.wrote = true;
+                trace.wrote_request(self.id)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Continues a panic a `wrote_request` hook raised in the connection's task.
+    fn resume_kept(&self) {
+        let kept = self.lock().panic.take();
+        if let Some(panic) = kept {
+            std::panic::resume_unwind(panic);
         }
     }
 
@@ -385,8 +415,11 @@ impl Ctx {
             return;
         };
         let mut state = self.lock();
-        self.wrote_locked(&mut state);
-        trace.first_byte(self.id, status, version);
+        let mut panics = Panics::default();
+        panics.keep(self.wrote_locked(&mut state));
+        panics.keep(trace.first_byte(self.id, status, version));
+        drop(state);
+        panics.resume();
     }
 
     /// The request ended: `complete` when its body was read to the end or given up on
@@ -401,7 +434,7 @@ impl Ctx {
             report.end(&mut panics);
         }
         if let (Some(trace), Some(complete)) = (&self.trace, complete) {
-            trace.finished(complete);
+            panics.keep(trace.finished(complete));
         }
         drop(state);
         panics.resume();
@@ -450,12 +483,12 @@ where
         None => String::new(),
     };
     if let Some(trace) = &ctx.trace {
-        trace.get_conn(&GetConn {
+        resume(trace.get_conn(&GetConn {
             request: ctx.id,
             host_port: &host_port,
             method: request.method(),
             uri: &uri,
-        });
+        }));
     }
     match uri.scheme_str() {
         Some("http" | "https") => {}
@@ -526,6 +559,8 @@ where
                 h2.try_send_request(request).await
             }
         };
+        // A `wrote_request` hook that panicked in the connection's task: here it goes on.
+        ctx.resume_kept();
         match sent {
             Ok(response) => {
                 ctx.responded(response.status(), response.version());

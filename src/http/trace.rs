@@ -9,7 +9,7 @@ use http::{Method, StatusCode, Uri, Version};
 
 use crate::connector::ConnectionInfo;
 pub use crate::pool::RequestId;
-use crate::trace::NetTrace;
+use crate::trace::{call_each, Fired, NetTrace};
 
 type Hook<E> = Arc<dyn Fn(&E) + Send + Sync>;
 type GetConnHook = Arc<dyn Fn(&GetConn<'_>) + Send + Sync>;
@@ -291,27 +291,35 @@ impl HttpTrace {
         }
     }
 
-    pub(crate) fn get_conn(&self, event: &GetConn<'_>) {
+    // Each hook runs in its own `catch_unwind`: a panicking hook costs no other hook its
+    // event, then the first panic is returned for the caller to continue.
+
+    pub(crate) fn get_conn(&self, event: &GetConn<'_>) -> Fired {
         self.hooks.recorders.iter().for_each(|r| r.started());
-        self.hooks.get_conn.iter().for_each(|h| h(event));
+        call_each(&self.hooks.get_conn, |h| h(event))
     }
 
-    pub(crate) fn wait_for_conn(&self, event: &WaitForConn<'_>) {
+    pub(crate) fn wait_for_conn(&self, event: &WaitForConn<'_>) -> Fired {
         self.hooks.recorders.iter().for_each(|r| r.waited());
-        self.hooks.wait_for_conn.iter().for_each(|h| h(event));
+        call_each(&self.hooks.wait_for_conn, |h| h(event))
     }
 
-    pub(crate) fn got_conn(&self, event: &GotConn) {
+    pub(crate) fn got_conn(&self, event: &GotConn) -> Fired {
         self.hooks.recorders.iter().for_each(|r| r.got_conn(event));
-        self.hooks.got_conn.iter().for_each(|h| h(event));
+        call_each(&self.hooks.got_conn, |h| h(event))
     }
 
-    pub(crate) fn wrote_request(&self, request: RequestId) {
+    pub(crate) fn wrote_request(&self, request: RequestId) -> Fired {
         let event = WroteRequest { request };
-        self.hooks.wrote_request.iter().for_each(|h| h(&event));
+        call_each(&self.hooks.wrote_request, |h| h(&event))
     }
 
-    pub(crate) fn first_byte(&self, request: RequestId, status: StatusCode, version: Version) {
+    pub(crate) fn first_byte(
+        &self,
+        request: RequestId,
+        status: StatusCode,
+        version: Version,
+    ) -> Fired {
         let event = GotFirstResponseByte {
             request,
             status,
@@ -321,13 +329,13 @@ impl HttpTrace {
             .recorders
             .iter()
             .for_each(|r| r.first_byte(status, version));
-        self.hooks.first_byte.iter().for_each(|h| h(&event));
+        call_each(&self.hooks.first_byte, |h| h(&event))
     }
 
-    pub(crate) fn finished(&self, complete: bool) {
+    pub(crate) fn finished(&self, complete: bool) -> Fired {
         let event = Finished { complete };
         self.hooks.recorders.iter().for_each(|r| r.finished());
-        self.hooks.finished.iter().for_each(|h| h(&event));
+        call_each(&self.hooks.finished, |h| h(&event))
     }
 }
 

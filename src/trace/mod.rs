@@ -403,7 +403,7 @@ pub(crate) type Fired = Result<(), Panic>;
 /// Calls every hook, each in isolation: a panicking hook does not stop the ones after it.
 /// Returns the first panic for the caller to continue once its own bookkeeping is done.
 #[inline]
-fn call_each<H>(hooks: &[H], call: impl Fn(&H)) -> Fired {
+pub(crate) fn call_each<H>(hooks: &[H], call: impl Fn(&H)) -> Fired {
     let mut first = None;
     for hook in hooks {
         // The hook sees only a shared reference to an event that is dropped right after,
