@@ -74,6 +74,16 @@ impl HttpError {
         }
     }
 
+    /// Three connections in a row closed before the request could use them.
+    pub(crate) fn closed_before_use() -> HttpError {
+        HttpError {
+            kind: HttpErrorKind::Connect,
+            source: Source::None(
+                "the connection closed before the request could use it, three times",
+            ),
+        }
+    }
+
     pub(crate) fn connect(err: Arc<ConnectError>) -> HttpError {
         let kind = match &*err {
             ConnectError::InvalidUri { .. } => HttpErrorKind::InvalidUri,

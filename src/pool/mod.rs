@@ -301,7 +301,13 @@ where
         waiting: impl FnOnce(bool),
     ) -> Result<Lease<B>, HttpError> {
         let mut waiting = Some(waiting);
+        // A connection closing between its making and its handoff is a race; one that
+        // keeps happening is a server that hangs up at once.
+        let mut closed = 0;
         loop {
+            if closed == 3 {
+                return Err(HttpError::closed_before_use());
+            }
             let queued = self.queue(uri, &key, request, report, fresh, &mut waiting);
             let mut queued = match queued {
                 Ok(lease) => return Ok(lease),
@@ -317,7 +323,7 @@ where
             match result {
                 Ok(lease) => return Ok(lease),
                 Err(Refused::Failed(err)) => return Err(err),
-                Err(Refused::Closed) => continue,
+                Err(Refused::Closed) => closed += 1,
             }
         }
     }
