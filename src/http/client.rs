@@ -266,7 +266,8 @@ where
 fn context(trace: Option<HttpTrace>) -> Arc<Ctx> {
     let scope = crate::scope::current();
     let net = match (&trace, scope) {
-        (Some(t), Some(s)) => Some(s.compose(&t.net)),
+        // The request's hooks first, then the scope's, as nested scopes compose.
+        (Some(t), Some(s)) => Some(t.net.compose(&s)),
         (Some(t), None) => (!t.net.is_empty()).then(|| t.net.clone()),
         (None, s) => s,
     };
@@ -382,7 +383,7 @@ impl Ctx {
     }
 
     /// The body has been taken in full; called from hyper's connection task, so a hook's
-    /// panic is kept for the request's task ([`Ctx::take_panic`]).
+    /// panic is kept for the request's task ([`Ctx::resume_kept`]).
     fn wrote(&self) {
         let mut state = self.lock();
         if let Err(panic) = self.wrote_locked(&mut state) {
