@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use proptest::prelude::*;
+
 use super::*;
 
 const KEY: &str = "http://a:80";
@@ -303,4 +305,198 @@ fn an_h2_connection_nobody_uses_is_idle_and_expires_after_the_idle_timeout() {
         p.checkout(&KEY, 4, true, t0 + Duration::from_secs(93)),
         Checkout::Wait { dial: Some(_) }
     ));
+}
+
+/// One step of a random schedule for the property below.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A new request asks (to origin `0` or `1`; whether it may speak HTTP/2).
+    Ask { origin: usize, may_h2: bool },
+    /// The `n`-th waiting request (mod their count) leaves.
+    Leave(usize),
+    /// The `n`-th dial in flight ends: `Ok(h2)` or `Err`.
+    Dialed(usize, Result<bool, ()>),
+    /// The `n`-th request holding a connection is done with it.
+    Release(usize),
+    /// The `n`-th open connection closes.
+    Close(usize),
+    /// Time passes, in seconds.
+    Wait(u64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0..2usize, any::<bool>()).prop_map(|(origin, may_h2)| Step::Ask { origin, may_h2 }),
+        1 => any::<usize>().prop_map(Step::Leave),
+        3 => (any::<usize>(), prop_oneof![4 => any::<bool>().prop_map(Ok), 1 => Just(Err(()))])
+            .prop_map(|(n, made)| Step::Dialed(n, made)),
+        3 => any::<usize>().prop_map(Step::Release),
+        1 => any::<usize>().prop_map(Step::Close),
+        1 => (0..120u64).prop_map(Step::Wait),
+    ]
+}
+
+/// What the pool has told requests, checked against what a pool may do.
+#[derive(Default)]
+struct Model {
+    /// Requests waiting, with their origin and whether they may speak HTTP/2.
+    waiting: Vec<(u32, usize, bool)>,
+    /// Dials in flight: id, origin.
+    dials: Vec<(ConnId, usize)>,
+    /// Connections held: request, origin, connection, HTTP/2.
+    held: Vec<(u32, usize, ConnId, bool)>,
+    /// Connections handed out at least once.
+    served: std::collections::HashSet<ConnId>,
+    /// HTTP/2 connections.
+    h2: std::collections::HashSet<ConnId>,
+    /// Connections that closed, expired or were evicted: never handed out again.
+    gone: std::collections::HashSet<ConnId>,
+    /// Open connections: id, origin.
+    open: Vec<(ConnId, usize)>,
+}
+
+const ORIGINS: [&str; 2] = ["http://a:80", "https://b:443"];
+
+impl Model {
+    fn take(&mut self, request: u32, origin: usize, handoff: Handoff) {
+        let conn = handoff.conn;
+        assert!(
+            !self.gone.contains(&conn),
+            "{conn:?} was closed, then handed out"
+        );
+        assert_eq!(
+            handoff.reused,
+            self.served.contains(&conn),
+            "reused is Go's"
+        );
+        let h2 = self.h2.contains(&conn);
+        if !h2 {
+            assert!(
+                self.held.iter().all(|h| h.2 != conn),
+                "an HTTP/1.1 connection handed to two requests at once"
+            );
+        }
+        assert!(self.open.contains(&(conn, origin)), "wrong origin");
+        self.served.insert(conn);
+        self.waiting.retain(|w| w.0 != request);
+        self.held.push((request, origin, conn, h2));
+    }
+
+    fn forget(&mut self, conns: &[ConnId]) {
+        for conn in conns {
+            self.gone.insert(*conn);
+            self.open.retain(|o| o.0 != *conn);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// Whatever the order of asks, leaves, dial results, releases, closes and time: an
+    /// HTTP/1.1 connection serves one request at a time, a closed or expired connection
+    /// is never handed out again, `reused` is true exactly for a connection handed out
+    /// before, the idle list keeps its limit, and once every dial has ended and every
+    /// connection is released, no request is left waiting.
+    #[test]
+    fn the_checkout_decisions_keep_the_pool_s_promises(steps in prop::collection::vec(step(), 1..60)) {
+        let max_idle = 2;
+        let mut p: Checkouts<&'static str, u32> = Checkouts::new(Limits {
+            idle_timeout: Some(Duration::from_secs(90)),
+            max_idle_per_host: max_idle,
+        });
+        let mut m = Model::default();
+        let mut now = Instant::now();
+        let mut next = 1u32;
+        let dialed = |p: &mut Checkouts<&'static str, u32>, m: &mut Model, at: usize, made: Result<bool, ()>, now| {
+            let (id, origin) = m.dials.remove(at);
+            let out = p.dialed(&ORIGINS[origin], id, made, now);
+            if let Ok(h2) = made {
+                m.open.push((id, origin));
+                if h2 {
+                    m.h2.insert(id);
+                }
+            }
+            for (request, handoff) in out.handoffs {
+                m.take(request, origin, handoff);
+            }
+            for request in out.failed {
+                assert!(m.waiting.iter().any(|w| w.0 == request), "failed a request not waiting");
+                m.waiting.retain(|w| w.0 != request);
+            }
+            m.forget(&out.evicted);
+            for (request, id) in out.dials {
+                assert!(m.waiting.iter().any(|w| w.0 == request));
+                m.dials.push((id, origin));
+            }
+        };
+        let release = |p: &mut Checkouts<&'static str, u32>, m: &mut Model, at: usize, now| {
+            let (_, origin, conn, _) = m.held.remove(at);
+            let (handoff, evicted) = p.release(&ORIGINS[origin], conn, now);
+            m.forget(&evicted);
+            if let Some((request, handoff)) = handoff {
+                m.take(request, origin, handoff);
+            }
+        };
+        for step in steps {
+            match step {
+                Step::Ask { origin, may_h2 } => {
+                    let request = next;
+                    next += 1;
+                    let may_h2 = may_h2 && origin == 1;
+                    match p.checkout(&ORIGINS[origin], request, may_h2, now) {
+                        Checkout::Use(handoff) => {
+                            m.waiting.push((request, origin, may_h2));
+                            m.take(request, origin, handoff);
+                        }
+                        Checkout::Wait { dial } => {
+                            m.waiting.push((request, origin, may_h2));
+                            if let Some(id) = dial {
+                                m.dials.push((id, origin));
+                            }
+                        }
+                    }
+                }
+                Step::Leave(n) if !m.waiting.is_empty() => {
+                    let (request, origin, _) = m.waiting.remove(n % m.waiting.len());
+                    p.leave(&ORIGINS[origin], request);
+                }
+                Step::Dialed(n, made) if !m.dials.is_empty() => {
+                    let at = n % m.dials.len();
+                    dialed(&mut p, &mut m, at, made, now);
+                }
+                Step::Release(n) if !m.held.is_empty() => {
+                    let at = n % m.held.len();
+                    release(&mut p, &mut m, at, now);
+                }
+                Step::Close(n) if !m.open.is_empty() => {
+                    let (conn, origin) = m.open[n % m.open.len()];
+                    p.closed(&ORIGINS[origin], conn);
+                    m.forget(&[conn]);
+                }
+                Step::Wait(secs) => {
+                    now += Duration::from_secs(secs);
+                    let expired = p.expire(now);
+                    for conn in &expired {
+                        assert!(
+                            m.held.iter().all(|h| h.2 != *conn || m.h2.contains(conn)),
+                            "an HTTP/1.1 connection in use expired"
+                        );
+                    }
+                    m.forget(&expired);
+                }
+                _ => {}
+            }
+            prop_assert!(p.idle_count() <= max_idle * ORIGINS.len());
+        }
+        // Wind down: every dial connects (HTTP/1.1), every held connection is released.
+        while !m.dials.is_empty() || !m.held.is_empty() {
+            if !m.dials.is_empty() {
+                dialed(&mut p, &mut m, 0, Ok(false), now);
+            } else {
+                release(&mut p, &mut m, 0, now);
+            }
+        }
+        prop_assert!(m.waiting.is_empty(), "requests left waiting: {:?}", m.waiting);
+    }
 }
