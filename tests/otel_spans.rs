@@ -506,4 +506,46 @@ mod requests {
             .count();
         assert_eq!(ours, 2 + 2 + 1 + 3, "{:#?}", names(&spans));
     }
+
+    #[tokio::test]
+    async fn a_request_that_fails_to_connect_has_error_type_and_an_error_status() {
+        let exported = Exported::install();
+        let refused = crate::support::net::refused("127.0.0.1");
+        let dialer = Dialer::builder()
+            .resolver(StaticResolver::new().insert("down.test", [refused.ip()]))
+            .build();
+        let client: HttpClient<Empty<Bytes>> = HttpClient::new(Connector::new(dialer));
+        let url = format!("http://down.test:{}/", refused.port());
+
+        let request = Request::get(&url).body(Empty::new()).unwrap();
+        let err = client
+            .send(request, HttpTrace::tracing())
+            .instrument(tracing::info_span!("caller", otel.name = "failing"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), nettrace::HttpErrorKind::Connect);
+
+        let spans = exported.spans();
+        let caller = one(&spans, "failing");
+        let under = children(&spans, caller);
+        assert_eq!(under.len(), 1, "{:#?}", names(&spans));
+        let request = under[0];
+        assert_eq!(request.name, "GET");
+        assert_eq!(
+            text(request, "error.type").as_deref(),
+            Some("connection_error")
+        );
+        assert_eq!(text(request, "nettrace.outcome").as_deref(), Some("failed"));
+        assert!(
+            matches!(request.status, Status::Error { .. }),
+            "{:?}",
+            request.status
+        );
+        let setup = one(
+            &spans,
+            &format!("HTTP connection_setup down.test:{}", refused.port()),
+        );
+        assert_eq!(setup.parent_span_id, request.span_context.span_id());
+        assert_eq!(text(setup, "nettrace.outcome").as_deref(), Some("failed"));
+    }
 }

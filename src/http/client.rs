@@ -321,6 +321,8 @@ struct CtxState {
     waited: bool,
     wrote: bool,
     ended: bool,
+    /// The request failed: its `error.type`, for the end.
+    error: Option<&'static str>,
     /// A `wrote_request` hook's panic in hyper's connection task, for the request's task
     /// to continue (a panic there would end the connection instead).
     panic: Option<Panic>,
@@ -434,11 +436,22 @@ impl Ctx {
         if let Some(report) = &self.report {
             report.end(&mut panics);
         }
-        if let (Some(trace), Some(complete)) = (&self.trace, complete) {
-            panics.keep(trace.finished(complete));
+        if let Some(trace) = &self.trace {
+            match (complete, state.error) {
+                (Some(complete), _) => panics.keep(trace.finished(complete, None)),
+                (None, Some(error)) => panics.keep(trace.finished(false, Some(error))),
+                // Dropped before a response: no end to tell.
+                (None, None) => {}
+            }
         }
         drop(state);
         panics.resume();
+    }
+
+    /// The request fails with `err`: its end (when the future returns) says so.
+    fn failed(&self, err: HttpError) -> HttpError {
+        self.lock().error = Some(err.type_name());
+        err
     }
 }
 
@@ -493,9 +506,12 @@ where
     }
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        _ => return Err(HttpError::invalid_uri("the scheme is not http or https")),
+        _ => {
+            let err = HttpError::invalid_uri("the scheme is not http or https");
+            return Err(ctx.failed(err));
+        }
     }
-    let key = Key::of(&uri)?;
+    let key = Key::of(&uri).map_err(|err| ctx.failed(err))?;
     let body_ctx = ctx.trace.is_some().then(|| ctx.clone());
     let mut request = request.map(|inner| TracedBody {
         inner: Some(Box::pin(inner)),
@@ -520,7 +536,7 @@ where
             drop(end);
             std::panic::resume_unwind(panic);
         }
-        let mut lease = lease?;
+        let mut lease = lease.map_err(|err| ctx.failed(err))?;
         let sender = lease.sender.as_mut().expect("a lease has its sender");
         // An HTTP/1.1 connection must be ready for the next request; one that closed is
         // never used (the pool forgets it when the lease drops).
@@ -581,7 +597,7 @@ where
                     // more, on a new connection.
                     (Some(unsent), _) if !retried && lease.handoff.reused => request = unsent,
                     (_, Some(replay)) if closed => request = replay.request(body_ctx.clone()),
-                    _ => return Err(HttpError::request(err.into_error())),
+                    _ => return Err(ctx.failed(HttpError::request(err.into_error()))),
                 }
                 retried = true;
                 lease.discard();

@@ -128,12 +128,15 @@ pub struct GotFirstResponseByte {
     pub version: Version,
 }
 
-/// Crate-internal: the response body has ended.
+/// Crate-internal: the request has ended, with its response body or in failure.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Finished {
-    /// Whether the whole body was read (rather than dropped early).
+    /// Whether the whole body was read (rather than dropped early, or no response).
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) complete: bool,
+    /// The request failed: `HttpError`'s `error.type` name.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) error: Option<&'static str>,
 }
 
 impl HttpTrace {
@@ -332,9 +335,12 @@ impl HttpTrace {
         call_each(&self.hooks.first_byte, |h| h(&event))
     }
 
-    pub(crate) fn finished(&self, complete: bool) -> Fired {
-        let event = Finished { complete };
-        self.hooks.recorders.iter().for_each(|r| r.finished());
+    pub(crate) fn finished(&self, complete: bool, error: Option<&'static str>) -> Fired {
+        let event = Finished { complete, error };
+        if error.is_none() {
+            // `Timings::total`: the body's end (or drop), not a failure.
+            self.hooks.recorders.iter().for_each(|r| r.finished());
+        }
         call_each(&self.hooks.finished, |h| h(&event))
     }
 }

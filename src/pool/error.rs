@@ -130,6 +130,30 @@ impl HttpError {
         }
     }
 
+    /// A low-cardinality name for what failed, as OpenTelemetry's `error.type` wants it
+    /// (the names of .NET's `HttpRequestError`, which the connection-setup conventions
+    /// come from): `"timeout"`, `"name_resolution_error"`, `"connection_error"`,
+    /// `"secure_connection_error"`, `"http_protocol_error"` or `"invalid_uri"`.
+    pub(crate) fn type_name(&self) -> &'static str {
+        if self.is_timeout() {
+            return "timeout";
+        }
+        match (&self.kind, self.connect_error()) {
+            (HttpErrorKind::InvalidUri, _) => "invalid_uri",
+            (_, Some(ConnectError::InvalidUri { .. })) => "invalid_uri",
+            (
+                _,
+                Some(ConnectError::Dial(
+                    crate::DialError::Resolve(_) | crate::DialError::NoAddresses { .. },
+                )),
+            ) => "name_resolution_error",
+            #[cfg(feature = "tls")]
+            (_, Some(ConnectError::Tls { .. })) => "secure_connection_error",
+            (HttpErrorKind::Connect, _) => "connection_error",
+            _ => "http_protocol_error",
+        }
+    }
+
     /// Whether the failure was a timeout (of the dial or the TLS handshake).
     pub fn is_timeout(&self) -> bool {
         let mut source: Option<&(dyn StdError + 'static)> = self.source();

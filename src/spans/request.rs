@@ -23,7 +23,7 @@ impl HttpTrace {
     ///
     /// | `tracing` name | OpenTelemetry name, kind | fields |
     /// |---|---|---|
-    /// | `http.request` | `{method}` (`HTTP` for a method the conventions do not know), CLIENT | `http.request.method` (`_OTHER` and `http.request.method_original` for an unknown one), `url.full` (credentials and signature query values as `REDACTED`), `url.scheme`, `server.address`, `server.port`, `nettrace.request_id`; as the request proceeds `network.peer.address`, `network.peer.port`, `nettrace.reused`, `http.response.status_code`, `network.protocol.name` (`"http"`), `network.protocol.version` (`"1.1"`, `"2"`), and at its end `nettrace.outcome`: `"complete"` (the body was read to its end), `"incomplete"` (the body was dropped early or failed) or `"no_response"` (the request failed or was dropped before the response head arrived; the span then ends when the request lets go of its trace) |
+    /// | `http.request` | `{method}` (`HTTP` for a method the conventions do not know), CLIENT | `http.request.method` (`_OTHER` and `http.request.method_original` for an unknown one), `url.full` (credentials and signature query values as `REDACTED`), `url.scheme`, `server.address`, `server.port`, `nettrace.request_id`; as the request proceeds `network.peer.address`, `network.peer.port`, `nettrace.reused`, `http.response.status_code`, `network.protocol.name` (`"http"`), `network.protocol.version` (`"1.1"`, `"2"`), and at its end `nettrace.outcome`: `"complete"` (the body was read to its end), `"incomplete"` (the body was dropped early or failed), `"failed"` (the request failed: `error.type` is then `"timeout"`, `"name_resolution_error"`, `"connection_error"`, `"secure_connection_error"`, `"http_protocol_error"` or `"invalid_uri"`, as .NET's `HttpRequestError` names them, and the span's status is error) or `"no_response"` (the request was dropped before the response head arrived; the span then ends when the request lets go of its trace) |
     /// | `http.wait_for_connection` | `HTTP wait_for_connection {server.address}:{server.port}`, INTERNAL | `server.address`, `server.port`, `nettrace.request_id`, `nettrace.dialing` (the request dials a connection of its own while it waits); from [`WaitForConn`](crate::WaitForConn) to the request's [`GotConn`](crate::GotConn), `nettrace.outcome` `"got_conn"`, or `"abandoned"` when the request ended first |
     /// | `http.connection_setup` | `HTTP connection_setup {server.address}:{server.port}`, INTERNAL | the connection the request dials, with its lookup, attempts and TLS handshake as children (see [`NetTrace::tracing`](crate::NetTrace::tracing)); a dial the request started but did not use ends `"detached"` when the request ends |
     ///
@@ -118,7 +118,7 @@ impl HttpTrace {
             .on_got_conn(move |e| b.got_conn(e))
             .on_wrote_request(move |e| c.wrote_request(e))
             .on_got_first_response_byte(move |e| d.first_byte(e))
-            .on_finished(move |e| request.finished(e.complete))
+            .on_finished(move |e| request.finished(e.complete, e.error))
     }
 }
 
@@ -278,10 +278,18 @@ impl RequestSpan {
         });
     }
 
-    fn finished(&self, complete: bool) {
+    fn finished(&self, complete: bool, error: Option<&'static str>) {
         let current = self.slot().take();
-        if let Some(current) = current {
-            current.end(if complete { "complete" } else { "incomplete" });
+        let Some(current) = current else {
+            return;
+        };
+        match error {
+            Some(error) => {
+                current.span.record("error.type", error);
+                current.span.record("otel.status_code", "error");
+                current.end("failed");
+            }
+            None => current.end(if complete { "complete" } else { "incomplete" }),
         }
     }
 }
