@@ -970,14 +970,14 @@ mod requests {
             .instrument(tracing::info_span!("user"))
             .await;
         assert!(result.is_err());
-        // hyper-util lets go of the request (and its trace) once the connect failed.
         drop(client);
         tokio::task::yield_now().await;
 
         let user = rec.one("user");
         let requests = rec.children(user, "http.request");
         assert_eq!(requests.len(), 1);
-        assert_eq!(requests[0].field("nettrace.outcome"), Some("no_response"));
+        assert_eq!(requests[0].field("nettrace.outcome"), Some("failed"));
+        assert_eq!(requests[0].field("error.type"), Some("connection_error"));
         assert_eq!(requests[0].field("http.response.status_code"), None);
         let request = rec.one("http.request");
         let setup = rec.child_indices(request, "http.connection_setup");
