@@ -994,6 +994,29 @@ mod requests {
         rec.assert_all_closed();
     }
 
+    #[tokio::test]
+    async fn a_request_dropped_before_its_response_ends_with_no_response() {
+        let rec = Recording::default();
+        let _default = rec.install();
+        let server = HttpServer::plain("127.0.0.1").await;
+        server.set_delay(Duration::from_secs(5));
+        let client = client("slow.test", server.addr());
+        let url = format!("http://slow.test:{}/", server.addr().port());
+        let request = Request::get(&url).body(Empty::new()).unwrap();
+        let send = client
+            .send(request, HttpTrace::tracing())
+            .instrument(tracing::info_span!("user"));
+        let dropped = tokio::time::timeout(Duration::from_millis(300), send).await;
+        assert!(dropped.is_err(), "the server holds its answer for 5 s");
+
+        let user = rec.one("user");
+        let requests = rec.children(user, "http.request");
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].field("nettrace.outcome"), Some("no_response"));
+        assert_eq!(requests[0].field("error.type"), None);
+        rec.assert_all_closed();
+    }
+
     #[cfg(feature = "tls")]
     #[tokio::test]
     async fn https_adds_a_handshake_span() {
