@@ -188,23 +188,10 @@ impl Connector {
         &self.dialer
     }
 
-    /// Starts a connect for the HTTP client's pool: the dial's id (for the connection
-    /// setup events) and the future. It reports to the trace in scope when polled.
-    #[cfg(feature = "http")]
-    pub(crate) fn connect_for_pool(
-        &self,
-        uri: Uri,
-    ) -> Result<
-        (
-            crate::DialId,
-            impl Future<Output = Result<ConnectorStream, ConnectError>> + Send + 'static,
-        ),
-        ConnectError,
-    > {
-        self.connect(uri)
-    }
-
-    fn connect(
+    /// Starts a connect: the dial's id (the HTTP client's pool names its connection
+    /// setup events by it) and the future, which reports to the trace in scope where it
+    /// is polled.
+    pub(crate) fn connect(
         &self,
         uri: Uri,
     ) -> Result<

@@ -584,7 +584,7 @@ where
     /// Connects (dial, TLS) and runs the HTTP handshake, between the connection-setup
     /// events.
     async fn make(self: &Arc<Self>, uri: &Uri) -> Result<Made<B>, HttpError> {
-        let connect = self.connector.connect_for_pool(uri.clone());
+        let connect = self.connector.connect(uri.clone());
         let (dial, connect) = match connect {
             Ok(pair) => pair,
             Err(err) => return Err(HttpError::connect(Arc::new(err))),
