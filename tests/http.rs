@@ -6,15 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Version};
+use http::Version;
 use http_body_util::{BodyExt, Empty};
 use nettrace::{
     AttemptOutcome, ConnectError, ConnectOutcome, Connector, Dialer, HttpClient, HttpTrace,
     NetTrace, StaticResolver, Timings, TimingsRecorder, TlsConfig,
 };
 
-use crate::support::dns::{DnsServer, Entry};
-use crate::support::http::{HttpServer, TestCa};
+use crate::support::dns::{static_dialer, DnsServer, Entry};
+use crate::support::http::{get, HttpServer, TestCa};
 use crate::support::net::BlackHole;
 
 #[derive(Clone, Default)]
@@ -65,16 +65,6 @@ impl Log {
     }
 }
 
-fn get(url: &str) -> Request<Empty<Bytes>> {
-    Request::get(url).body(Empty::new()).unwrap()
-}
-
-fn dialer_for(name: &str, addrs: &[SocketAddr]) -> Dialer {
-    Dialer::builder()
-        .resolver(StaticResolver::new().insert(name, addrs.iter().map(|a| a.ip())))
-        .build()
-}
-
 /// Sends one GET with a recorder (and the log's hooks) and reads the body.
 async fn timed(
     client: &HttpClient<Empty<Bytes>>,
@@ -106,7 +96,10 @@ fn assert_ordered(t: &Timings) {
 #[tokio::test]
 async fn http1_plain_fires_every_hook_once_in_order() {
     let server = HttpServer::plain("127.0.0.1").await;
-    let client = HttpClient::new(Connector::new(dialer_for("plain.test", &[server.addr()])));
+    let client = HttpClient::new(Connector::new(static_dialer(
+        "plain.test",
+        &[server.addr()],
+    )));
     let log = Log::default();
 
     let url = format!("http://plain.test:{}/a", server.addr().port());
@@ -144,7 +137,7 @@ async fn http1_plain_fires_every_hook_once_in_order() {
 #[tokio::test]
 async fn a_kept_alive_connection_is_reused_without_dns_or_connect() {
     let server = HttpServer::plain("127.0.0.1").await;
-    let client = HttpClient::new(Connector::new(dialer_for("keep.test", &[server.addr()])));
+    let client = HttpClient::new(Connector::new(static_dialer("keep.test", &[server.addr()])));
     let url = format!("http://keep.test:{}/", server.addr().port());
     let first = Log::default();
     let (t1, _, _) = timed(&client, &url, &first).await;
@@ -185,7 +178,7 @@ fn tls_client(ca: &TestCa, name: &str, addr: SocketAddr) -> HttpClient<Empty<Byt
         .add_root_pem(&ca.ca_pem())
         .build()
         .unwrap();
-    HttpClient::new(Connector::new(dialer_for(name, &[addr])).tls(tls))
+    HttpClient::new(Connector::new(static_dialer(name, &[addr])).tls(tls))
 }
 
 #[tokio::test]
@@ -263,7 +256,10 @@ async fn a_wrong_ca_fails_clearly_and_the_hook_carries_the_error() {
 async fn concurrent_requests_each_see_only_their_own_events() {
     let server = HttpServer::plain("127.0.0.1").await;
     server.set_delay(Duration::from_millis(50));
-    let client = HttpClient::new(Connector::new(dialer_for("fresh.test", &[server.addr()])));
+    let client = HttpClient::new(Connector::new(static_dialer(
+        "fresh.test",
+        &[server.addr()],
+    )));
     let url = format!("http://fresh.test:{}/", server.addr().port());
     let (a, b) = (Log::default(), Log::default());
     let (ra, rb) = tokio::join!(
@@ -386,7 +382,7 @@ async fn on_a_shared_http2_connection_only_the_dialer_is_new() {
     let url = format!("http://h2.test:{}/", server.addr().port());
     for round in 0..40 {
         let client: HttpClient<Empty<Bytes>> =
-            HttpClient::builder(Connector::new(dialer_for("h2.test", &[server.addr()])))
+            HttpClient::builder(Connector::new(static_dialer("h2.test", &[server.addr()])))
                 .http2_only(true)
                 .build();
         let logs: Vec<Log> = (0..4).map(|_| Log::default()).collect();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use nettrace::{Dialer, NetTrace, Resolve, Resolving, StaticResolver};
+use nettrace::{Dialer, NetTrace, StaticResolver};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
@@ -191,15 +191,6 @@ async fn a_coalesced_lookup_is_one_span_per_caller_each_under_its_own_caller() {
     }
 }
 
-/// A resolver that never answers.
-struct Never;
-
-impl Resolve for Never {
-    fn resolve(&self, _host: &str) -> Resolving {
-        Box::pin(std::future::pending())
-    }
-}
-
 #[tokio::test]
 async fn a_dropped_dial_ends_every_span_as_cancelled() {
     let exported = Exported::install();
@@ -215,7 +206,9 @@ async fn a_dropped_dial_ends_every_span_as_cancelled() {
     let late = tokio::time::timeout(Duration::from_millis(100), dial).await;
     assert!(late.is_err(), "a black hole answered");
     // Dropped while its lookup hangs.
-    let dialer = Dialer::builder().resolver(Never).build();
+    let dialer = Dialer::builder()
+        .resolver(crate::support::dns::Never)
+        .build();
     let dial = nettrace::with_trace(NetTrace::tracing(), dialer.dial("slow.test:80"))
         .instrument(tracing::info_span!("resolving"));
     let late = tokio::time::timeout(Duration::from_millis(50), dial).await;

@@ -12,14 +12,14 @@ use bytes::Bytes;
 use http::{Request, Version};
 use http_body_util::{BodyExt, Empty};
 use nettrace::{
-    ConnectOutcome, Connector, Dialer, HttpClient, HttpTrace, NetTrace, ResolveErrorKind,
-    StaticResolver, Timings, TimingsRecorder, TlsConfig,
+    ConnectOutcome, Connector, Dialer, HttpClient, HttpTrace, NetTrace, ResolveErrorKind, Timings,
+    TimingsRecorder, TlsConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::support::dns::{DnsServer, Entry};
-use crate::support::http::{HttpServer, TestCa};
+use crate::support::dns::{static_dialer, DnsServer, Entry};
+use crate::support::http::{get, HttpServer, TestCa};
 use crate::support::net::BlackHole;
 
 /// Every hook of one request, one line each.
@@ -88,16 +88,6 @@ impl Log {
                 h.push(format!("first_byte {}", ev.status.as_u16()))
             })
     }
-}
-
-fn get(url: &str) -> Request<Empty<Bytes>> {
-    Request::get(url).body(Empty::new()).unwrap()
-}
-
-fn static_dialer(name: &str, addrs: &[SocketAddr]) -> Dialer {
-    Dialer::builder()
-        .resolver(StaticResolver::new().insert(name, addrs.iter().map(|a| a.ip())))
-        .build()
 }
 
 /// Sends a GET traced by `log` and a recorder, reads the body, returns the timings.
@@ -404,9 +394,22 @@ async fn an_idle_connection_past_the_idle_timeout_is_closed_and_not_reused() {
     assert_eq!(server.connections(), 2);
 }
 
-/// A server that answers one request per connection, keep-alive in its headers, then
-/// closes the connection. Returns its address and the count of accepted connections.
-async fn one_shot_server() -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+/// When a [`one_shot_server`] closes a connection, after answering its first request.
+#[derive(Clone, Copy)]
+enum Close {
+    /// At once.
+    AfterAnswer,
+    /// When the next request arrives, unanswered: a server closing an idle connection
+    /// just as a request goes out.
+    OnNextRequest,
+}
+
+/// A server that answers one request per connection (keep-alive in its headers), then
+/// closes the connection as `close` says. Returns its address, the count of accepted
+/// connections and its task.
+async fn one_shot_server(
+    close: Close,
+) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -427,6 +430,9 @@ async fn one_shot_server() -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHa
                 let _ = stream
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi")
                     .await;
+                if let Close::OnNextRequest = close {
+                    let _ = stream.read(&mut buf).await;
+                }
                 // Closes: the stream drops.
             });
         }
@@ -436,7 +442,7 @@ async fn one_shot_server() -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHa
 
 #[tokio::test]
 async fn a_connection_the_server_closed_is_never_handed_out() {
-    let (addr, accepted, server) = one_shot_server().await;
+    let (addr, accepted, server) = one_shot_server(Close::AfterAnswer).await;
     let client: HttpClient<Empty<Bytes>> =
         HttpClient::new(Connector::new(static_dialer("closing.test", &[addr])));
     let url = format!("http://closing.test:{}/", addr.port());
@@ -452,41 +458,9 @@ async fn a_connection_the_server_closed_is_never_handed_out() {
     server.abort();
 }
 
-/// A server that answers the first request of each connection and closes the connection
-/// when the second arrives, unanswered: a server closing an idle connection just as a
-/// request goes out.
-async fn closes_on_second_request_server() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = vec![0; 4096];
-                let mut read = 0;
-                while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf[read..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => read += n,
-                    }
-                }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi")
-                    .await;
-                // The next request arrives; the connection closes under it.
-                let _ = stream.read(&mut buf).await;
-            });
-        }
-    });
-    (addr, accepted)
-}
-
 #[tokio::test]
 async fn a_get_whose_reused_connection_closes_under_it_is_sent_again_on_a_new_one() {
-    let (addr, accepted) = closes_on_second_request_server().await;
+    let (addr, accepted, _server) = one_shot_server(Close::OnNextRequest).await;
     let client: HttpClient<Empty<Bytes>> =
         HttpClient::new(Connector::new(static_dialer("again.test", &[addr])));
     let url = format!("http://again.test:{}/", addr.port());
@@ -512,7 +486,7 @@ async fn a_get_whose_reused_connection_closes_under_it_is_sent_again_on_a_new_on
 
 #[tokio::test]
 async fn a_post_whose_reused_connection_closes_under_it_fails_rather_than_being_sent_twice() {
-    let (addr, accepted) = closes_on_second_request_server().await;
+    let (addr, accepted, _server) = one_shot_server(Close::OnNextRequest).await;
     let client: HttpClient<http_body_util::Full<Bytes>> =
         HttpClient::new(Connector::new(static_dialer("post.test", &[addr])));
     let url = format!("http://post.test:{}/", addr.port());
@@ -532,7 +506,7 @@ async fn a_post_whose_reused_connection_closes_under_it_fails_rather_than_being_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_right_after_the_server_closed_succeed_and_a_retry_shows_both_connections() {
-    let (addr, accepted, server) = one_shot_server().await;
+    let (addr, accepted, server) = one_shot_server(Close::AfterAnswer).await;
     let client: HttpClient<Empty<Bytes>> =
         HttpClient::new(Connector::new(static_dialer("retry.test", &[addr])));
     let url = format!("http://retry.test:{}/", addr.port());

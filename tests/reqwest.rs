@@ -462,23 +462,16 @@ async fn a_connect_moved_to_the_background_keeps_reporting_to_its_request() {
 
 #[cfg(feature = "tracing")]
 mod spans {
-    use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
+    use opentelemetry::trace::{SpanKind, Status};
     use opentelemetry::Value;
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-    use tracing_subscriber::layer::SubscriberExt;
+    use opentelemetry_sdk::trace::SpanData;
 
     use super::*;
-    use crate::support::otel::attr;
+    use crate::support::otel::{attr, Exported};
 
     #[tokio::test]
     async fn each_connection_setup_is_an_http_connection_setup_span() {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("nettrace-test")));
-        let _default = tracing::subscriber::set_default(subscriber);
+        let exported = Exported::install();
 
         let dns = DnsServer::start().await;
         dns.insert("api.test", Entry::new().a("127.0.0.1"));
@@ -496,7 +489,7 @@ mod spans {
             .unwrap_err();
         assert!(err.is_connect());
 
-        let spans = exporter.get_finished_spans().unwrap();
+        let spans = exported.spans();
         let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
         let ok_name = format!("HTTP connection_setup api.test:{port}");
         assert_eq!(

@@ -11,7 +11,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use nettrace::{Dialer, Family, NetTrace, Resolve, Resolving, StaticResolver};
+use nettrace::{Dialer, Family, NetTrace, StaticResolver};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Instrument, Subscriber};
@@ -199,15 +199,6 @@ async fn hole_pair() -> (BlackHole, BlackHole) {
     panic!("no port free on both ::1 and 127.0.0.1");
 }
 
-/// A resolver that never answers.
-struct Never;
-
-impl Resolve for Never {
-    fn resolve(&self, _host: &str) -> Resolving {
-        Box::pin(std::future::pending())
-    }
-}
-
 #[tokio::test]
 async fn happy_eyeballs_dial_is_one_lookup_span_and_one_span_per_attempt() {
     let rec = Recording::default();
@@ -286,7 +277,9 @@ async fn a_dropped_dial_closes_every_span() {
         .all(|a| a.field("nettrace.outcome") == Some("cancelled") && a.closed));
 
     // Dropped while the lookup hangs.
-    let dialer = Dialer::builder().resolver(Never).build();
+    let dialer = Dialer::builder()
+        .resolver(crate::support::dns::Never)
+        .build();
     let user = tracing::info_span!("resolving");
     let dial = nettrace::with_trace(NetTrace::tracing(), dialer.dial("slow.test:80"));
     let late = tokio::time::timeout(Duration::from_millis(50), dial.instrument(user.clone())).await;

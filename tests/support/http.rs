@@ -377,3 +377,10 @@ mod selftest {
         assert!(TcpStream::connect(addr).await.is_err());
     }
 }
+
+/// A GET of `url` with an empty body.
+pub fn get(url: &str) -> Request<http_body_util::Empty<Bytes>> {
+    Request::get(url)
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
