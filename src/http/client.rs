@@ -16,8 +16,7 @@ use hyper::body::Incoming;
 
 use super::trace::{GetConn, GotConn, HttpTrace, RequestId, WaitForConn};
 use crate::connector::Connector;
-use crate::pool::HttpError;
-use crate::pool::{Config, DialReport, Key, Lease, Pool, Sender};
+use crate::pool::{default_port, port_of, Config, DialReport, HttpError, Key, Lease, Pool, Sender};
 use crate::trace::{Fired, Panic, Panics};
 
 /// An HTTP client whose requests each tell their own story: every request may carry an
@@ -364,7 +363,7 @@ impl Ctx {
         let mut state = self.lock();
         state.wrote = false;
         let handoff = lease.handoff;
-        let own = handoff.own && lease.meta.made_by == self.id;
+        let own = handoff.own;
         let fired = trace.got_conn(&GotConn {
             request: self.id,
             reused: handoff.reused,
@@ -669,25 +668,12 @@ fn host_port(uri: &Uri) -> String {
     crate::dial::addr::join(uri.host().unwrap_or_default(), port_of(uri))
 }
 
-fn port_of(uri: &Uri) -> u16 {
-    uri.port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("https") {
-            443
-        } else {
-            80
-        })
-}
-
 /// The `Host` header: the host, and the port when it is not the scheme's default.
 fn host_header(uri: &Uri) -> Option<HeaderValue> {
     let host = uri.host().unwrap_or_default();
-    let default = if uri.scheme_str() == Some("https") {
-        443
-    } else {
-        80
-    };
+    // An explicit port that is not the scheme's default.
     let value = match uri.port_u16() {
-        Some(port) if port != default => HeaderValue::from_str(&format!("{host}:{port}")),
+        Some(port) if port != default_port(uri) => HeaderValue::from_str(&format!("{host}:{port}")),
         _ => HeaderValue::from_str(host),
     };
     value.ok()

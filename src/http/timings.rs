@@ -194,7 +194,6 @@ pub struct TimingsRecorder {
 #[derive(Debug, Default)]
 struct Recorded {
     start: Option<Instant>,
-    waited: Option<Instant>,
     got_conn: Option<(Instant, GotConn)>,
     first_byte: Option<(Instant, StatusCode, Version)>,
     finished: Option<Instant>,
@@ -215,10 +214,6 @@ impl TimingsRecorder {
 
     pub(crate) fn started(&self) {
         self.with(|r| r.start = Some(Instant::now()));
-    }
-
-    pub(crate) fn waited(&self) {
-        self.with(|r| r.waited = Some(Instant::now()));
     }
 
     pub(crate) fn got_conn(&self, event: &GotConn) {
@@ -262,7 +257,7 @@ impl TimingsRecorder {
             timings.tls_version = conn.info.tls_version();
             timings.tls_cipher = conn.info.tls_cipher();
             timings.alpn = conn.info.alpn().map(<[u8]>::to_vec);
-            if r.waited.is_some() && conn.queued {
+            if conn.queued {
                 // curl's `time_queue`: until it had a connection it did not dial itself.
                 timings.queue = Some(since(*at));
             }

@@ -303,7 +303,6 @@ impl HttpTrace {
     }
 
     pub(crate) fn wait_for_conn(&self, event: &WaitForConn<'_>) -> Fired {
-        self.hooks.recorders.iter().for_each(|r| r.waited());
         call_each(&self.hooks.wait_for_conn, |h| h(event))
     }
 

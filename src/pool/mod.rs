@@ -51,6 +51,38 @@ impl Key {
             .ok_or_else(|| HttpError::invalid_uri("the URI has no host"))?;
         Ok(Key { scheme, authority })
     }
+
+    /// The host, without an IPv6 address's brackets.
+    fn host(&self) -> &str {
+        let host = self.authority.host();
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// The port, the scheme's default when the URI has none.
+    fn port(&self) -> u16 {
+        self.authority
+            .port_u16()
+            .unwrap_or(scheme_port(Some(&self.scheme)))
+    }
+}
+
+/// The scheme's default port: 443 for `https`, else 80.
+fn scheme_port(scheme: Option<&Scheme>) -> u16 {
+    if scheme == Some(&Scheme::HTTPS) {
+        443
+    } else {
+        80
+    }
+}
+
+/// The default port of `uri`'s scheme.
+pub(crate) fn default_port(uri: &Uri) -> u16 {
+    scheme_port(uri.scheme())
+}
+
+/// `uri`'s port, the scheme's default when it has none.
+pub(crate) fn port_of(uri: &Uri) -> u16 {
+    uri.port_u16().unwrap_or_else(|| default_port(uri))
 }
 
 /// The pool's settings.
@@ -162,8 +194,6 @@ pub(crate) struct Meta {
     id: ConnId,
     key: Key,
     pub(crate) info: ConnectionInfo,
-    /// The request whose dial made it.
-    pub(crate) made_by: RequestId,
     /// The dial's timeline, when that request was traced.
     pub(crate) timeline: Option<DialTimeline>,
 }
@@ -385,14 +415,7 @@ where
             .take()
             .map(|hook| std::panic::catch_unwind(AssertUnwindSafe(|| hook(dial.is_some()))));
         if let Some(id) = dial {
-            Inner::spawn_dial(
-                &self.inner,
-                key.clone(),
-                id,
-                request,
-                uri.clone(),
-                report.cloned(),
-            );
+            Inner::spawn_dial(&self.inner, key.clone(), id, uri.clone(), report.cloned());
         }
         if let Some(Err(panic)) = waited {
             std::panic::resume_unwind(panic);
@@ -447,37 +470,39 @@ impl<B: 'static> State<B> {
             }
             return;
         };
-        let Some(waiting) = self.waiting.remove(&request) else {
-            self.give_back(inner, lease);
-            return;
+        let unclaimed = match self.waiting.remove(&request) {
+            Some(waiting) => waiting.reply.send(Ok(lease)).err().and_then(Result::ok),
+            None => Some(lease),
         };
-        if let Err(Ok(lease)) = waiting.reply.send(Ok(lease)) {
-            self.give_back(inner, lease);
+        // The request is gone: the connection goes back (taken out of the lease first,
+        // so the lease's drop does not take the pool's lock again).
+        if let Some(mut lease) = unclaimed {
+            let sender = lease.sender.take();
+            self.give_back(inner, &lease.meta, sender);
         }
     }
 
     /// An HTTP/1.1 connection is free again: to the next waiting request or the idle list.
-    fn give_back(&mut self, inner: &Arc<Inner<B>>, mut lease: Lease<B>) {
-        let id = lease.meta.id;
-        let key = lease.meta.key.clone();
-        match lease.sender.take() {
+    fn give_back(&mut self, inner: &Arc<Inner<B>>, meta: &Meta, sender: Option<Sender<B>>) {
+        let (id, key) = (meta.id, &meta.key);
+        match sender {
             Some(Sender::H1(h1)) if !h1.is_closed() => {
                 if let Some(slot) = self.slots.get_mut(&id) {
                     slot.h1 = Some(h1);
                 }
             }
             Some(Sender::H2(_)) => {
-                self.checkouts.release(&key, id, Instant::now());
+                self.checkouts.release(key, id, Instant::now());
                 self.mark_if_unused(id);
                 return;
             }
             _ => {
                 self.slots.remove(&id);
-                self.checkouts.closed(&key, id);
+                self.checkouts.closed(key, id);
                 return;
             }
         }
-        let (handoff, evicted) = self.checkouts.release(&key, id, Instant::now());
+        let (handoff, evicted) = self.checkouts.release(key, id, Instant::now());
         for id in evicted {
             self.slots.remove(&id);
         }
@@ -517,13 +542,8 @@ impl<B: 'static> Drop for Lease<B> {
         let Some(pool) = self.pool.upgrade() else {
             return;
         };
-        let lease = Lease {
-            meta: self.meta.clone(),
-            handoff: self.handoff,
-            sender: self.sender.take(),
-            pool: Weak::new(),
-        };
-        pool.lock().give_back(&pool, lease);
+        let sender = self.sender.take();
+        pool.lock().give_back(&pool, &self.meta, sender);
     }
 }
 
@@ -533,13 +553,12 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    /// Starts dial `id` for `request` in a task of its own: it goes on for the pool if
+    /// Starts dial `id` in a task of its own: it goes on for the pool if
     /// the request stops waiting.
     fn spawn_dial(
         inner: &Arc<Inner<B>>,
         key: Key,
         id: ConnId,
-        request: RequestId,
         uri: Uri,
         report: Option<DialReport>,
     ) {
@@ -563,7 +582,7 @@ where
         let dial = async move {
             // A hook that panics ends this dial (the panic goes on in the request's task),
             // never the pool's bookkeeping: the requests waiting on it get an error.
-            let made = match AssertUnwindSafe(pool.make(&uri)).catch_unwind().await {
+            let made = match AssertUnwindSafe(pool.make(&uri, &key)).catch_unwind().await {
                 Ok(made) => made,
                 Err(panic) => {
                     if let Some(slot) = &panic_slot {
@@ -576,30 +595,21 @@ where
             };
             let timeline = timeline
                 .map(|t| std::mem::take(&mut *t.lock().unwrap_or_else(PoisonError::into_inner)));
-            pool.dialed(key, id, request, made, timeline);
+            pool.dialed(key, id, made, timeline);
         };
         tokio::spawn(crate::scope::with_trace(trace, dial));
     }
 
     /// Connects (dial, TLS) and runs the HTTP handshake, between the connection-setup
     /// events.
-    async fn make(self: &Arc<Self>, uri: &Uri) -> Result<Made<B>, HttpError> {
+    async fn make(self: &Arc<Self>, uri: &Uri, key: &Key) -> Result<Made<B>, HttpError> {
         let connect = self.connector.connect(uri.clone());
         let (dial, connect) = match connect {
             Ok(pair) => pair,
             Err(err) => return Err(HttpError::connect(Arc::new(err))),
         };
-        let host = uri
-            .host()
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']'));
-        let port = Some(
-            uri.port_u16()
-                .unwrap_or(if uri.scheme_str() == Some("https") {
-                    443
-                } else {
-                    80
-                }),
-        );
+        let host = Some(key.host());
+        let port = Some(key.port());
         let trace = crate::scope::current();
         let mut setup = Setup {
             trace: trace.as_ref(),
@@ -670,7 +680,6 @@ where
         self: &Arc<Self>,
         key: Key,
         id: ConnId,
-        request: RequestId,
         made: Result<Made<B>, HttpError>,
         timeline: Option<DialTimeline>,
     ) {
@@ -693,7 +702,6 @@ where
             id,
             key: key.clone(),
             info: made.info,
-            made_by: request,
             timeline,
         });
         let (h1, h2_sender) = match made.sender {
@@ -702,21 +710,8 @@ where
         };
         #[cfg(feature = "metrics")]
         let metrics = self.config.metrics.as_ref().map(|m| {
-            let host = key
-                .authority
-                .host()
-                .trim_start_matches('[')
-                .trim_end_matches(']');
-            let port = key
-                .authority
-                .port_u16()
-                .unwrap_or(if key.scheme == Scheme::HTTPS { 443 } else { 80 });
-            m.opened(
-                key.scheme.as_str(),
-                host,
-                port,
-                crate::metrics::ConnState::Idle,
-            )
+            let idle = crate::metrics::ConnState::Idle;
+            m.opened(key.scheme.as_str(), key.host(), key.port(), idle)
         });
         state.slots.insert(
             id,
@@ -754,13 +749,13 @@ where
             .into_iter()
             .filter_map(|(request, id)| {
                 let waiting = state.waiting.get(&request)?;
-                Some((request, id, waiting.uri.clone(), waiting.report.clone()))
+                Some((id, waiting.uri.clone(), waiting.report.clone()))
             })
             .collect();
         self.start_reaper(&mut state);
         drop(state);
-        for (request, id, uri, report) in redials {
-            Inner::spawn_dial(self, key.clone(), id, request, uri, report);
+        for (id, uri, report) in redials {
+            Inner::spawn_dial(self, key.clone(), id, uri, report);
         }
     }
 

@@ -65,7 +65,7 @@ async fn a_request_handed_a_connection_that_closed_meanwhile_is_told_to_ask_agai
     drop(std::mem::replace(&mut made.driver, Box::pin(async {})));
     assert!(matches!(&made.sender, Sender::H1(h1) if h1.is_closed()));
 
-    pool.inner.dialed(key, id, request, Ok(made), None);
+    pool.inner.dialed(key, id, Ok(made), None);
     assert!(
         matches!(reply.try_recv(), Ok(Err(Refused::Closed))),
         "the request is answered (ask again), it does not wait forever"
@@ -97,7 +97,7 @@ async fn a_dial_started_for_a_request_that_has_ended_reports_nothing_to_it() {
     let mut panics = Panics::default();
     report.end(&mut panics);
     panics.resume();
-    Inner::spawn_dial(&pool.inner, key, id, request, uri, Some(report));
+    Inner::spawn_dial(&pool.inner, key, id, uri, Some(report));
 
     let _server_side = listener.accept().await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), async {

@@ -310,6 +310,22 @@ async fn serve_conn(stream: TcpStream, state: Arc<State>) {
     while replies.join_next().await.is_some() {}
 }
 
+/// A resolver that never answers.
+pub struct Never;
+
+impl nettrace::Resolve for Never {
+    fn resolve(&self, _host: &str) -> nettrace::Resolving {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A dialer whose resolver answers `name` with the addresses of `addrs`, in order.
+pub fn static_dialer(name: &str, addrs: &[SocketAddr]) -> nettrace::Dialer {
+    nettrace::Dialer::builder()
+        .resolver(nettrace::StaticResolver::new().insert(name, addrs.iter().map(|a| a.ip())))
+        .build()
+}
+
 #[cfg(test)]
 mod selftest {
     use super::*;
@@ -423,20 +439,4 @@ mod selftest {
         assert_eq!(server.questions_for("silent.test", "A"), 1);
         assert_eq!(server.questions(), 4);
     }
-}
-
-/// A resolver that never answers.
-pub struct Never;
-
-impl nettrace::Resolve for Never {
-    fn resolve(&self, _host: &str) -> nettrace::Resolving {
-        Box::pin(std::future::pending())
-    }
-}
-
-/// A dialer whose resolver answers `name` with the addresses of `addrs`, in order.
-pub fn static_dialer(name: &str, addrs: &[SocketAddr]) -> nettrace::Dialer {
-    nettrace::Dialer::builder()
-        .resolver(nettrace::StaticResolver::new().insert(name, addrs.iter().map(|a| a.ip())))
-        .build()
 }

@@ -233,6 +233,13 @@ where
         .await;
 }
 
+/// A GET of `url` with an empty body.
+pub fn get(url: &str) -> Request<http_body_util::Empty<Bytes>> {
+    Request::get(url)
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
+
 #[cfg(test)]
 mod selftest {
     use super::*;
@@ -376,11 +383,4 @@ mod selftest {
         assert!(eof.await.is_ok(), "connection not closed on drop");
         assert!(TcpStream::connect(addr).await.is_err());
     }
-}
-
-/// A GET of `url` with an empty body.
-pub fn get(url: &str) -> Request<http_body_util::Empty<Bytes>> {
-    Request::get(url)
-        .body(http_body_util::Empty::new())
-        .unwrap()
 }
