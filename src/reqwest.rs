@@ -79,9 +79,7 @@ use tower_service::Service;
 
 use crate::resolve::{CoalescingResolver, HickoryResolver, Resolve};
 use crate::scope::{current, Scoped, TraceExt};
-use crate::trace::{
-    ConnectOutcome, ConnectionSetupDone, ConnectionSetupStart, DialId, NetTrace, Panics,
-};
+use crate::trace::{ConnectOutcome, DialId, Panics, SetupReport};
 
 /// The error type reqwest's connector and resolver use.
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -277,50 +275,16 @@ where
     }
 
     fn call(&mut self, request: R) -> ConnectionSetup<S::Future> {
-        let pending = current().map(|trace| Pending {
-            trace,
-            dial: DialId::next(),
-            target: Target::of(&request),
+        let pending = current().map(|trace| {
+            let target = Target::of(&request);
+            SetupReport::start(trace, DialId::next(), target.host(), target.port)
         });
-        if let Some(pending) = &pending {
-            let fired = pending.trace.connection_setup_start(&ConnectionSetupStart {
-                dial: pending.dial,
-                host: pending.target.host(),
-                port: pending.target.port,
-            });
-            if let Err(panic) = fired {
-                // The setup never starts; its done is owed all the same.
-                let mut panics = Panics::default();
-                panics.keep(Err(panic));
-                panics.keep(pending.done(None, ConnectOutcome::Cancelled));
-                panics.resume();
-            }
-        }
         // The inner connect (reqwest's, and the lookup in it) runs with the trace read
         // now, also if hyper-util moves it to a background task.
         ConnectionSetup {
             future: Some(self.inner.call(request).in_current_trace()),
             pending,
         }
-    }
-}
-
-/// What a setup in progress reports its done with.
-struct Pending {
-    trace: NetTrace,
-    dial: DialId,
-    target: Target,
-}
-
-impl Pending {
-    fn done(&self, peer: Option<SocketAddr>, outcome: ConnectOutcome<'_>) -> crate::trace::Fired {
-        self.trace.connection_setup_done(&ConnectionSetupDone {
-            dial: self.dial,
-            host: self.target.host(),
-            port: self.target.port,
-            peer,
-            outcome,
-        })
     }
 }
 
@@ -374,19 +338,16 @@ pin_project! {
         // `None` once dropped, so that the connect's own events come before our done.
         #[pin]
         future: Option<Scoped<F>>,
-        // `Some` until the done has fired; `None` when no trace was in scope.
-        pending: Option<Pending>,
+        // `Some` until the done has fired; `None` when no trace was in scope. Dropped
+        // (firing the done as cancelled) after the connect, so its events come first.
+        pending: Option<SetupReport>,
     }
 
     impl<F> PinnedDrop for ConnectionSetup<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             this.future.set(None);
-            if let Some(pending) = this.pending.take() {
-                let mut panics = Panics::default();
-                panics.keep(pending.done(None, ConnectOutcome::Cancelled));
-                panics.resume();
-            }
+            this.pending.take();
         }
     }
 }
@@ -406,7 +367,7 @@ where
             .as_pin_mut()
             .expect("`ConnectionSetup` polled after completion");
         let output = ready!(future.poll(cx)).map_err(Into::into);
-        let Some(pending) = this.pending.take() else {
+        let Some(mut pending) = this.pending.take() else {
             return Poll::Ready(output);
         };
         let fired = match output {
@@ -436,7 +397,7 @@ where
 impl<F> fmt::Debug for ConnectionSetup<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnectionSetup")
-            .field("dial", &self.pending.as_ref().map(|p| p.dial))
+            .field("dial", &self.pending.as_ref().map(SetupReport::dial))
             .finish_non_exhaustive()
     }
 }

@@ -30,7 +30,7 @@ pub use self::error::{HttpError, HttpErrorKind};
 pub(crate) use self::record::{DialTimeline, RecordedOutcome};
 pub use self::request::RequestId;
 use crate::connector::{ConnectionInfo, Connector, ConnectorStream};
-use crate::trace::{ConnectOutcome, ConnectionSetupDone, ConnectionSetupStart, NetTrace, Panics};
+use crate::trace::{ConnectOutcome, NetTrace, Panics, SetupReport};
 
 /// The origin a connection serves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -608,17 +608,8 @@ where
             Ok(pair) => pair,
             Err(err) => return Err(HttpError::connect(Arc::new(err))),
         };
-        let host = Some(key.host());
-        let port = Some(key.port());
-        let trace = crate::scope::current();
-        let mut setup = Setup {
-            trace: trace.as_ref(),
-            dial,
-            host,
-            port,
-            done: false,
-        };
-        setup.start();
+        let mut setup = crate::scope::current()
+            .map(|trace| SetupReport::start(trace, dial, Some(key.host()), Some(key.port())));
         let made = match connect.await {
             Ok(stream) => self.handshake(stream).await,
             Err(err) => Err(HttpError::connect(Arc::new(err))),
@@ -632,7 +623,11 @@ where
             }
         };
         let peer = made.as_ref().ok().map(|m| m.info.remote_addr());
-        setup.done(peer, outcome);
+        if let Some(setup) = &mut setup {
+            if let Err(panic) = setup.done(peer, outcome) {
+                std::panic::resume_unwind(panic);
+            }
+        }
         made
     }
 
@@ -786,55 +781,6 @@ struct Made<B: 'static> {
     info: ConnectionInfo,
     sender: Sender<B>,
     driver: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
-}
-
-/// Fires the connection-setup events of one dial; the done from its drop if the setup
-/// was abandoned.
-struct Setup<'a> {
-    trace: Option<&'a NetTrace>,
-    dial: crate::DialId,
-    host: Option<&'a str>,
-    port: Option<u16>,
-    done: bool,
-}
-
-impl Setup<'_> {
-    fn start(&mut self) {
-        if let Some(trace) = self.trace {
-            let fired = trace.connection_setup_start(&ConnectionSetupStart {
-                dial: self.dial,
-                host: self.host,
-                port: self.port,
-            });
-            if let Err(panic) = fired {
-                self.done(None, ConnectOutcome::Cancelled);
-                std::panic::resume_unwind(panic);
-            }
-        }
-    }
-
-    fn done(&mut self, peer: Option<std::net::SocketAddr>, outcome: ConnectOutcome<'_>) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
-        }
-        if let Some(trace) = self.trace {
-            let mut panics = Panics::default();
-            panics.keep(trace.connection_setup_done(&ConnectionSetupDone {
-                dial: self.dial,
-                host: self.host,
-                port: self.port,
-                peer,
-                outcome,
-            }));
-            panics.resume();
-        }
-    }
-}
-
-impl Drop for Setup<'_> {
-    fn drop(&mut self) {
-        self.done(None, ConnectOutcome::Cancelled);
-    }
 }
 
 #[cfg(test)]

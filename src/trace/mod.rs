@@ -1,11 +1,16 @@
 //! The hook set: [`NetTrace`], how its hooks are called, and the events they receive.
 
 mod event;
+#[cfg(any(feature = "http", feature = "reqwest"))]
+mod setup;
 
 use std::any::Any;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+
+#[cfg(any(feature = "http", feature = "reqwest"))]
+pub(crate) use self::setup::SetupReport;
 
 pub use self::event::{
     ConnectDone, ConnectOutcome, ConnectStart, ConnectionSetupDone, ConnectionSetupStart, DialId,
@@ -372,12 +377,12 @@ impl NetTrace {
         call_each(&self.hooks.connect_done, |hook| hook(event))
     }
 
-    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    #[cfg(any(feature = "http", feature = "reqwest"))]
     pub(crate) fn connection_setup_start(&self, event: &ConnectionSetupStart<'_>) -> Fired {
         call_each(&self.hooks.setup_start, |hook| hook(event))
     }
 
-    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    #[cfg(any(feature = "http", feature = "reqwest"))]
     pub(crate) fn connection_setup_done(&self, event: &ConnectionSetupDone<'_>) -> Fired {
         call_each(&self.hooks.setup_done, |hook| hook(event))
     }
