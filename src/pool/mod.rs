@@ -276,15 +276,17 @@ struct Queued<B: 'static> {
 
 impl<B: 'static> Drop for Queued<B> {
     fn drop(&mut self) {
+        // Answered: the pool took it out of the queue when it replied.
+        let Some(mut reply) = self.reply.take() else {
+            return;
+        };
         let mut state = self.pool.lock();
         state.checkouts.leave(&self.key, self.request);
         state.waiting.remove(&self.request);
         drop(state);
-        if let Some(mut reply) = self.reply.take() {
-            reply.close();
-            // A connection handed over after the last poll goes back (its drop).
-            drop(reply.try_recv());
-        }
+        reply.close();
+        // A connection handed over after the last poll goes back (its drop).
+        drop(reply.try_recv());
     }
 }
 
@@ -347,9 +349,15 @@ where
                 .reply
                 .as_mut()
                 .expect("a queued request has its channel");
-            // The channel's sender lives in the pool until it replies.
-            let result = reply.await.unwrap_or(Err(Refused::Closed));
-            queued.reply = None;
+            let result = match reply.await {
+                Ok(answer) => {
+                    queued.reply = None;
+                    answer
+                }
+                // The pool let go of the channel without an answer: ask again (the
+                // queue's drop takes the request out first).
+                Err(_) => Err(Refused::Closed),
+            };
             match result {
                 Ok(lease) => return Ok(lease),
                 Err(Refused::Failed(err)) => return Err(err),
