@@ -2,7 +2,6 @@
 //! real rustls handshakes on a generated certificate.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,22 +13,15 @@ use nettrace::{
 };
 
 use crate::support::dns::{static_dialer, DnsServer, Entry};
-use crate::support::http::{get, HttpServer, TestCa};
+use crate::support::http::{get, HttpServer, Log, TestCa};
 use crate::support::net::BlackHole;
 
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
+/// An HTTP trace that logs every hook as one line.
+trait LogTrace {
+    fn trace(&self) -> HttpTrace;
+}
 
-impl Log {
-    fn push(&self, line: String) {
-        self.0.lock().unwrap().push(line);
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// An HTTP trace that logs every hook as one line.
+impl LogTrace for Log {
     fn trace(&self) -> HttpTrace {
         let l = || self.clone();
         let (a, b, c, d, e, f, g, h, i, j) = (l(), l(), l(), l(), l(), l(), l(), l(), l(), l());

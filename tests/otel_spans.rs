@@ -11,7 +11,7 @@ use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 use tracing::Instrument;
 
-use crate::support::dns::{DnsServer, Entry};
+use crate::support::dns::{slow_v4_name, DnsServer, Entry};
 use crate::support::net::{fallback_pair, BlackHole, Live};
 use crate::support::otel::{attr, children, int, is_root, names, one, text, Exported};
 use crate::support::record::{Event, Outcome, Recorder};
@@ -146,12 +146,7 @@ async fn a_happy_eyeballs_dial_over_dns_is_a_lookup_and_its_attempts_under_the_c
 #[tokio::test]
 async fn a_coalesced_lookup_is_one_span_per_caller_each_under_its_own_caller() {
     let exported = Exported::install();
-    let server = DnsServer::start().await;
-    let delay = Duration::from_millis(50);
-    server.insert(
-        "shared.test",
-        Entry::new().a("127.0.0.1").a_delay(delay).aaaa_delay(delay),
-    );
+    let server = slow_v4_name("shared.test", Duration::from_millis(50)).await;
     let live = Live::on("127.0.0.1").await;
     let dialer = Dialer::builder().resolver(server.resolver()).build();
     let trace = NetTrace::tracing();

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,29 +19,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::support::dns::{static_dialer, DnsServer, Entry};
-use crate::support::http::{get, HttpServer, TestCa};
+use crate::support::http::{get, HttpServer, Log, TestCa};
 use crate::support::net::BlackHole;
 
 /// Every hook of one request, one line each.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
+trait LogTrace {
+    fn trace(&self) -> HttpTrace;
+}
 
-impl Log {
-    fn push(&self, line: String) {
-        self.0.lock().unwrap().push(line);
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-
-    fn count(&self, prefix: &str) -> usize {
-        self.lines()
-            .iter()
-            .filter(|l| l.starts_with(prefix))
-            .count()
-    }
-
+impl LogTrace for Log {
     fn trace(&self) -> HttpTrace {
         let l = || self.clone();
         let (a, b, c, d, e, f, g, h, i, j) = (l(), l(), l(), l(), l(), l(), l(), l(), l(), l());

@@ -18,7 +18,7 @@ use tracing::{Event, Instrument, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::support::dns::{DnsServer, Entry};
+use crate::support::dns::slow_v4_name;
 use crate::support::net::{fallback_pair, BlackHole, Live};
 use crate::support::record::{Event as Truth, Outcome, Recorder};
 
@@ -349,12 +349,7 @@ async fn concurrent_dials_to_the_same_address_end_their_own_spans() {
 async fn coalesced_lookups_over_dns_stay_with_their_own_dial() {
     let rec = Recording::default();
     let _default = rec.install();
-    let server = DnsServer::start().await;
-    let delay = Duration::from_millis(50);
-    server.insert(
-        "shared.test",
-        Entry::new().a("127.0.0.1").a_delay(delay).aaaa_delay(delay),
-    );
+    let server = slow_v4_name("shared.test", Duration::from_millis(50)).await;
     let live = Live::on("127.0.0.1").await;
     let dialer = Dialer::builder().resolver(server.resolver()).build();
     let trace = NetTrace::tracing();

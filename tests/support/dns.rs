@@ -310,6 +310,17 @@ async fn serve_conn(stream: TcpStream, state: Arc<State>) {
     while replies.join_next().await.is_some() {}
 }
 
+/// A DNS server that answers `name` with `127.0.0.1` (and no IPv6 address), each family
+/// after `delay`: long enough for concurrent lookups of it to share one query.
+pub async fn slow_v4_name(name: &str, delay: Duration) -> DnsServer {
+    let server = DnsServer::start().await;
+    server.insert(
+        name,
+        Entry::new().a("127.0.0.1").a_delay(delay).aaaa_delay(delay),
+    );
+    server
+}
+
 /// A resolver that never answers.
 pub struct Never;
 

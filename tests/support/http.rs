@@ -240,6 +240,28 @@ pub fn get(url: &str) -> Request<http_body_util::Empty<Bytes>> {
         .unwrap()
 }
 
+/// Lines a test's hooks write, one per event, in order.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    pub fn push(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// How many lines start with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    }
+}
+
 #[cfg(test)]
 mod selftest {
     use super::*;
