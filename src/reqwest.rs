@@ -10,8 +10,8 @@
 //!   address family and [`DnsDone`](crate::DnsDone), with `coalesced` set when concurrent
 //!   requests shared the lookup;
 //! - its connection setup (DNS, TCP and TLS as one phase):
-//!   [`ConnectionSetupStart`] and
-//!   [`ConnectionSetupDone`], with the peer address.
+//!   [`ConnectionSetupStart`](crate::ConnectionSetupStart) and
+//!   [`ConnectionSetupDone`](crate::ConnectionSetupDone), with the peer address.
 //!
 //! What it cannot report: each Happy Eyeballs attempt and the TLS handshake's phases,
 //! since hyper-util's `HttpConnector` inside reqwest makes them (use
@@ -185,8 +185,8 @@ impl ::reqwest::dns::Resolve for Resolver {
 /// reqwest sets up to the trace in scope.
 ///
 /// Each time reqwest's connector is asked for a new connection fires
-/// [`ConnectionSetupStart`] with a [`DialId`] of its own and the host and port asked for,
-/// then exactly one [`ConnectionSetupDone`]: `Connected` with the peer address reqwest
+/// [`ConnectionSetupStart`](crate::ConnectionSetupStart) with a [`DialId`] of its own and the host and port asked for,
+/// then exactly one [`ConnectionSetupDone`](crate::ConnectionSetupDone): `Connected` with the peer address reqwest
 /// reports (the proxy's when a proxy is used), `Failed` with reqwest's error, or
 /// `Cancelled` when the setup was dropped. A setup spans the lookup, the TCP connect
 /// (with Happy Eyeballs) and the TLS handshake for `https`, so its duration is the time
@@ -331,7 +331,7 @@ pin_project! {
     /// # Cancel safety
     ///
     /// Dropping it drops reqwest's connect (its pending lookup reports `DnsDone`
-    /// cancelled), then reports [`ConnectionSetupDone`] with
+    /// cancelled), then reports [`ConnectionSetupDone`](crate::ConnectionSetupDone) with
     /// [`ConnectOutcome::Cancelled`].
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct ConnectionSetup<F> {
