@@ -185,9 +185,10 @@ impl ::reqwest::dns::Resolve for Resolver {
 /// reqwest sets up to the trace in scope.
 ///
 /// Each time reqwest's connector is asked for a new connection fires
-/// [`ConnectionSetupStart`](crate::ConnectionSetupStart) with a [`DialId`] of its own and the host and port asked for,
-/// then exactly one [`ConnectionSetupDone`](crate::ConnectionSetupDone): `Connected` with the peer address reqwest
-/// reports (the proxy's when a proxy is used), `Failed` with reqwest's error, or
+/// [`ConnectionSetupStart`](crate::ConnectionSetupStart) with a [`DialId`] of its own
+/// and the host and port asked for, then exactly one
+/// [`ConnectionSetupDone`](crate::ConnectionSetupDone): `Connected` with the peer
+/// address reqwest reports (the proxy's when a proxy is used), `Failed` with reqwest's error, or
 /// `Cancelled` when the setup was dropped. A setup spans the lookup, the TCP connect
 /// (with Happy Eyeballs) and the TLS handshake for `https`, so its duration is the time
 /// the request spent getting its connection. With feature `tracing`,

@@ -296,8 +296,8 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq> Checkouts<K, R> {
 
     /// A request is done with `conn`. An HTTP/1.1 connection is free again: the longest
     /// waiting request gets it, or it goes to the idle list. An HTTP/2 connection stays
-    /// shared, idle from now when no request uses it. Returns the handoff, if any, and idle connections closed to
-    /// respect the idle limit.
+    /// shared, idle from now when no request uses it. Returns the handoff, if any, and
+    /// idle connections closed to respect the idle limit.
     pub(crate) fn release(
         &mut self,
         key: &K,
